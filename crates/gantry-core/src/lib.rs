@@ -1,0 +1,15 @@
+//! Gantry's domain types and rules.
+//!
+//! This crate is pure: no I/O, no async, no serialization. Everything here can be
+//! tested with plain values, and nothing here can fail because a disk or a network did.
+//! Wire and storage forms of these types live in the crates that own those boundaries.
+
+mod digest;
+mod platform;
+mod reference;
+
+pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
+pub use platform::{Platform, PlatformError};
+pub use reference::{
+    DOCKER_HUB, LayoutReference, Reference, ReferenceError, ReferencePart, RegistryReference, Tag,
+};

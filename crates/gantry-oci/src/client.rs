@@ -1,0 +1,482 @@
+//! The HTTP side of registry access: one `Client` per process, one `Session` per
+//! registry and side of a copy (each with its own credentials and token), retries.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::auth::{Challenge, Credentials, TokenAnswer, parse_challenge};
+use crate::error::{Error, Result, chain};
+
+/// How often and how patiently to retry connection errors, 5xx and 429.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Total tries, the first included.
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// The longest `Retry-After` Gantry honours; longer waits are cut to this.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential backoff for the given (1-based) failed attempt, capped.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Settings for talking to registries.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// Hosts (`host` or `host:port`) that may be spoken to over plain HTTP, besides loopback.
+    pub insecure_hosts: Vec<String>,
+    /// PEM files with extra CA certificates, trusted beside the system roots.
+    pub ca_certificates: Vec<PathBuf>,
+    pub retry: RetryPolicy,
+}
+
+/// A connection pool and the settings for every registry this process talks to.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    options: Arc<ClientOptions>,
+}
+
+impl Client {
+    pub fn new(options: ClientOptions) -> Result<Client> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .pool_idle_timeout(Duration::from_secs(30));
+        for path in &options.ca_certificates {
+            let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                Error::Usage(format!(
+                    "--ca-cert {}: not a PEM certificate bundle: {e}",
+                    path.display()
+                ))
+            })?;
+            if certificates.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--ca-cert {}: no certificate found in the file",
+                    path.display()
+                )));
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let http = builder
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot set up HTTPS: {}", chain(&e))))?;
+        Ok(Client {
+            http,
+            options: Arc::new(options),
+        })
+    }
+
+    /// Loopback registries and those named as insecure may be spoken to over plain HTTP.
+    pub fn allows_plain_http(&self, registry: &str) -> bool {
+        let host = host_of(registry);
+        let loopback =
+            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        loopback
+            || self
+                .options
+                .insecure_hosts
+                .iter()
+                .any(|insecure| insecure == registry || insecure == host)
+    }
+
+    /// A session with one registry, authenticating as `credentials` for `scopes`
+    /// (`repository:NAME:ACTIONS`).
+    pub(crate) fn session(
+        &self,
+        registry: &str,
+        credentials: Option<Credentials>,
+        scopes: Vec<String>,
+    ) -> Arc<Session> {
+        Arc::new(Session {
+            http: self.http.clone(),
+            retry: self.options.retry.clone(),
+            registry: registry.to_owned(),
+            api_host: api_host(registry).to_owned(),
+            plain_http: self.allows_plain_http(registry),
+            credentials,
+            scopes,
+            ready: OnceCell::new(),
+            auth: Mutex::new(AuthState::default()),
+        })
+    }
+}
+
+/// `host:port` → `host`, `[::1]:5000` → `::1`.
+fn host_of(registry: &str) -> &str {
+    if let Some(rest) = registry.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    registry.split(':').next().unwrap_or(registry)
+}
+
+/// Docker Hub's API lives on another host than its name.
+fn api_host(registry: &str) -> &str {
+    if registry == gantry_core::DOCKER_HUB {
+        "registry-1.docker.io"
+    } else {
+        registry
+    }
+}
+
+/// Where a request goes: a path under the registry's base URL, or an absolute URL
+/// the registry handed out (an upload location).
+pub(crate) enum Target<'a> {
+    Path(&'a str),
+    Url(&'a str),
+}
+
+#[derive(Debug)]
+struct Ready {
+    base: String,
+}
+
+#[derive(Debug, Default)]
+struct AuthState {
+    challenge: Option<Challenge>,
+    token: Option<(String, Instant)>,
+}
+
+/// One registry, one set of credentials and scopes: the scheme, the challenge and the
+/// current token are learned once and reused by every request of this session.
+#[derive(Debug)]
+pub(crate) struct Session {
+    http: reqwest::Client,
+    retry: RetryPolicy,
+    pub(crate) registry: String,
+    api_host: String,
+    plain_http: bool,
+    credentials: Option<Credentials>,
+    scopes: Vec<String>,
+    ready: OnceCell<Ready>,
+    auth: Mutex<AuthState>,
+}
+
+impl Session {
+    /// Pings `/v2/` once: learns whether to use HTTPS or (loopback, insecure) plain HTTP,
+    /// and which authentication the registry asks for.
+    async fn ready(&self) -> Result<&Ready> {
+        self.ready
+            .get_or_try_init(|| async {
+                let schemes: &[&str] = if self.plain_http { &["https", "http"] } else { &["https"] };
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let mut last_error = None;
+                    for scheme in schemes {
+                        let base = format!("{scheme}://{}", self.api_host);
+                        match self.http.get(format!("{base}/v2/")).send().await {
+                            Ok(response) => {
+                                if response.status() == StatusCode::UNAUTHORIZED {
+                                    self.learn_challenge(response.headers()).await;
+                                }
+                                return Ok(Ready { base });
+                            }
+                            Err(error) => last_error = Some(error),
+                        }
+                    }
+                    let error = last_error.expect("at least one scheme was tried");
+                    let detail = chain(&error);
+                    let permanent = detail.contains("dns error") || detail.contains("failed to lookup address");
+                    if permanent || attempt >= self.retry.attempts {
+                        return Err(Error::Unreachable {
+                            host: self.registry.clone(),
+                            detail,
+                        });
+                    }
+                    tracing::debug!(registry = %self.registry, attempt, error = %detail, "registry unreachable, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+            })
+            .await
+    }
+
+    async fn learn_challenge(&self, headers: &HeaderMap) {
+        let challenge = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(parse_challenge);
+        let mut auth = self.auth.lock().await;
+        auth.challenge = challenge;
+        auth.token = None;
+    }
+
+    /// The `Authorization` header for the next request, fetching a token if needed.
+    async fn authorization(&self) -> Result<Option<String>> {
+        let mut auth = self.auth.lock().await;
+        match auth.challenge.clone() {
+            None => Ok(None),
+            Some(Challenge::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+            Some(Challenge::Bearer { realm, service }) => {
+                if let Some((token, expires)) = &auth.token {
+                    if Instant::now() < *expires {
+                        return Ok(Some(format!("Bearer {token}")));
+                    }
+                }
+                let (token, lifetime) = self.fetch_token(&realm, service.as_deref()).await?;
+                // Renew a little early so a long copy never sends an expired token.
+                let expires = Instant::now()
+                    + lifetime
+                        .saturating_sub(Duration::from_secs(10))
+                        .max(Duration::from_secs(5));
+                auth.token = Some((token.clone(), expires));
+                Ok(Some(format!("Bearer {token}")))
+            }
+        }
+    }
+
+    async fn fetch_token(&self, realm: &str, service: Option<&str>) -> Result<(String, Duration)> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        for scope in &self.scopes {
+            query.push(("scope", scope));
+        }
+        let what = format!("token from {realm}");
+        let mut attempt = 0;
+        let response = loop {
+            attempt += 1;
+            let mut request = self.http.get(realm).query(&query);
+            if let Some(credentials) = &self.credentials {
+                request = request.header(AUTHORIZATION, credentials.basic_header());
+            }
+            match request.send().await {
+                Ok(response)
+                    if retryable_status(response.status()) && attempt < self.retry.attempts =>
+                {
+                    tokio::time::sleep(self.wait_for(&response, attempt)).await;
+                }
+                Ok(response) => break response,
+                Err(error) if attempt < self.retry.attempts => {
+                    tracing::debug!(error = %chain(&error), "token request failed, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                Err(error) => {
+                    return Err(Error::Unreachable {
+                        host: realm.to_owned(),
+                        detail: chain(&error),
+                    });
+                }
+            }
+        };
+        let response = check(response, &what).await?;
+        let body = response.bytes().await.map_err(|e| Error::Transfer {
+            what: what.clone(),
+            detail: chain(&e),
+        })?;
+        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| Error::Status {
+            what: what.clone(),
+            status: 200,
+            detail: format!(": the answer is not a token: {e}"),
+        })?;
+        let token = answer
+            .token
+            .or(answer.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Status {
+                what,
+                status: 200,
+                detail: ": the answer has no token".to_owned(),
+            })?;
+        Ok((
+            token,
+            Duration::from_secs(answer.expires_in.unwrap_or(60).max(60)),
+        ))
+    }
+
+    fn wait_for(&self, response: &Response, attempt: u32) -> Duration {
+        response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or_else(
+                || self.retry.backoff(attempt),
+                |seconds| Duration::from_secs(seconds).min(self.retry.max_retry_after),
+            )
+    }
+
+    pub(crate) async fn url(&self, target: &Target<'_>) -> Result<String> {
+        let ready = self.ready().await?;
+        Ok(match target {
+            Target::Path(path) => format!("{}{path}", ready.base),
+            Target::Url(url) if url.starts_with('/') => format!("{}{url}", ready.base),
+            Target::Url(url) => (*url).to_owned(),
+        })
+    }
+
+    /// Sends a request that can be replayed: retried on connection errors, 5xx and 429
+    /// (honouring `Retry-After`), and once more after a 401 with fresh authentication.
+    /// Returns whatever status the registry gave last; callers decide what it means.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        target: Target<'_>,
+        what: &str,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
+        let url = self.url(&target).await?;
+        let mut attempt = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let request = self
+                .authorize(build(self.http.request(method.clone(), &url)))
+                .await?;
+            match request.send().await {
+                Ok(response)
+                    if response.status() == StatusCode::UNAUTHORIZED && !reauthenticated =>
+                {
+                    reauthenticated = true;
+                    attempt -= 1;
+                    self.learn_challenge(response.headers()).await;
+                }
+                Ok(response)
+                    if retryable_status(response.status()) && attempt < self.retry.attempts =>
+                {
+                    let wait = self.wait_for(&response, attempt);
+                    tracing::debug!(%what, status = response.status().as_u16(), attempt, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(response) => return Ok(response),
+                Err(error) if attempt < self.retry.attempts => {
+                    tracing::debug!(%what, error = %chain(&error), attempt, "request failed, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                Err(error) => {
+                    return Err(Error::Unreachable {
+                        host: self.registry.clone(),
+                        detail: format!("{what}: {}", chain(&error)),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends a request whose body is a stream and so cannot be replayed here; the caller
+    /// retries the whole blob instead.
+    pub(crate) async fn send_once(&self, request: RequestBuilder, what: &str) -> Result<Response> {
+        let request = self.authorize(request).await?;
+        request.send().await.map_err(|error| Error::Transfer {
+            what: what.to_owned(),
+            detail: chain(&error),
+        })
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn retry(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    async fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder> {
+        Ok(match self.authorization().await? {
+            Some(value) => request.header(AUTHORIZATION, value),
+            None => request,
+        })
+    }
+
+    /// Forgets the token so the next request fetches a fresh one (after a 401 on a
+    /// request that could not be replayed).
+    pub(crate) async fn forget_token(&self) {
+        self.auth.lock().await.token = None;
+    }
+}
+
+fn retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// Turns a non-success answer into an error naming `what`, with the registry's own
+/// error code and message when it gave one.
+pub(crate) async fn check(response: Response, what: &str) -> Result<Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let detail = registry_error_detail(response).await;
+    let what = what.to_owned();
+    Err(match status {
+        StatusCode::UNAUTHORIZED => Error::Unauthorized { what, detail },
+        StatusCode::FORBIDDEN => Error::Denied { what, detail },
+        StatusCode::NOT_FOUND => Error::NotFound { what, detail },
+        _ => Error::Status {
+            what,
+            status: status.as_u16(),
+            detail,
+        },
+    })
+}
+
+/// `: MANIFEST_UNKNOWN: manifest unknown` from a distribution error body, or "".
+async fn registry_error_detail(response: Response) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorEntry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorEntry {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let Ok(body) = response.bytes().await else {
+        return String::new();
+    };
+    if let Ok(errors) = serde_json::from_slice::<Errors>(&body) {
+        let parts: Vec<String> = errors
+            .errors
+            .iter()
+            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
+                (false, false) => format!("{}: {}", e.code, e.message),
+                (false, true) => e.code.clone(),
+                _ => e.message.clone(),
+            })
+            .collect();
+        if !parts.is_empty() {
+            return format!(": {}", parts.join("; "));
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
+    let line = text.lines().next().unwrap_or("").trim();
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", line.chars().take(200).collect::<String>())
+    }
+}

@@ -1,0 +1,63 @@
+//! Command-line arguments. Settings go from raw flags to a validated struct per command.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands::{copy::CopyArgs, inspect::InspectArgs, tag::TagArgs};
+
+/// Every environment variable Gantry reads itself, in one place. (Credential files are
+/// found through `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME`,
+/// read by gantry-oci.)
+pub mod env {
+    /// A tracing filter for the logs on stderr, e.g. `debug` or `gantry_oci=trace`.
+    pub const GANTRY_LOG: &str = "GANTRY_LOG";
+    /// Default for `--output`.
+    pub const GANTRY_OUTPUT: &str = "GANTRY_OUTPUT";
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gantry",
+    version,
+    about = "Promote immutable OCI artifacts: digest-exact copies, tags and inspection.",
+    long_about = "Gantry moves the exact digest you built and tested from one place to the next: \
+between registries, inside one registry, or to and from OCI layouts on disk. It never re-encodes \
+a manifest, checks every digest it writes, and carries signatures, SBOMs and attestations along.",
+    after_help = "References:\n  \
+  host[:port]/repo[:tag][@digest]   a registry (docker:// is accepted; `alpine` means docker.io/library/alpine:latest)\n  \
+  oci:DIR[:tag][@digest]            an OCI image layout directory\n\n\
+Credentials come from --src-creds/--dest-creds/--creds, else $REGISTRY_AUTH_FILE, \
+containers' auth.json, or $DOCKER_CONFIG/config.json (~/.docker/config.json), including credsStore and credHelpers.\n\n\
+Exit codes: 0 done, 1 refused or failed, 2 usage error."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Output format: human-readable text, or one JSON document on stdout for scripts.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputFormat::Text, env = env::GANTRY_OUTPUT)]
+    pub output: OutputFormat,
+    /// Log more to stderr (-v: steps, -vv: every request).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Copy an artifact digest-exact: registry to registry, registry to layout, layout to registry.
+    Copy(CopyArgs),
+    /// Resolve a reference to its digest and show media type, size, platforms and labels.
+    Inspect(InspectArgs),
+    /// Point new tags at what a reference names, inside its repository (no blob moves).
+    Tag(TagArgs),
+}

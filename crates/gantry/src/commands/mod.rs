@@ -1,0 +1,67 @@
+//! One file per command; each turns its flags into settings and calls one library function.
+
+pub mod copy;
+pub mod inspect;
+pub mod tag;
+
+use gantry_core::Reference;
+use gantry_oci::Credentials;
+
+use crate::cli::Command;
+use crate::printer::Printer;
+
+/// Bad input on the command line: exit code 2, like clap's own usage errors.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::error::Error for UsageError {}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
+    match command {
+        Command::Copy(args) => copy::run(args, printer).await,
+        Command::Inspect(args) => inspect::run(args, printer).await,
+        Command::Tag(args) => tag::run(args, printer).await,
+    }
+}
+
+/// Parses a reference argument; the error names the argument and the wrong part.
+pub fn parse_reference(argument: &str, text: &str) -> Result<Reference, UsageError> {
+    text.parse()
+        .map_err(|e| UsageError(format!("{argument}: {e}")))
+}
+
+/// Parses `USER:PASSWORD` from a credentials flag without ever echoing it.
+pub fn parse_credentials(
+    flag: &str,
+    text: Option<&str>,
+) -> Result<Option<Credentials>, UsageError> {
+    text.map(|text| {
+        Credentials::parse(text).map_err(|_| {
+            UsageError(format!(
+                "{flag}: expected USER:PASSWORD (the user must not be empty)"
+            ))
+        })
+    })
+    .transpose()
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

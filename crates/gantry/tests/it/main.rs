@@ -1,0 +1,10 @@
+//! Gantry from the outside: the `gantry` binary against real Distribution registries,
+//! skopeo, fault-injecting proxies and OCI layouts on disk. One test binary, many modules.
+
+mod auth;
+mod bad_input;
+mod copy;
+mod faults;
+mod inspect_tag;
+mod interop;
+mod support;
