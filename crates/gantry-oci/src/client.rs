@@ -202,7 +202,18 @@ impl Session {
                                 }
                                 return Ok(Ready { base });
                             }
-                            Err(error) => last_error = Some(error),
+                            Err(error) => {
+                                let detail = chain(&error);
+                                // A certificate problem means the server does speak TLS:
+                                // falling back to plain HTTP would only hide the real cause.
+                                if detail.contains("certificate") {
+                                    return Err(Error::Unreachable {
+                                        host: self.registry.clone(),
+                                        detail: format!("{detail} (to trust a private CA, pass --ca-cert FILE)"),
+                                    });
+                                }
+                                last_error = Some(error);
+                            }
                         }
                     }
                     let error = last_error.expect("at least one scheme was tried");
@@ -478,5 +489,55 @@ async fn registry_error_detail(response: Response) -> String {
         String::new()
     } else {
         format!(": {}", line.chars().take(200).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_named_hosts() {
+        let client = Client::new(ClientOptions {
+            insecure_hosts: vec!["registry.lan".to_owned(), "other.lan:5000".to_owned()],
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        for (registry, plain) in [
+            ("127.0.0.1:5000", true),
+            ("127.8.9.10", true),
+            ("localhost:5000", true),
+            ("[::1]:5000", true),
+            ("registry.lan", true),
+            ("registry.lan:443", true),
+            ("other.lan:5000", true),
+            ("other.lan:6000", false),
+            ("registry.example", false),
+            ("10.0.0.1:5000", false),
+            ("docker.io", false),
+        ] {
+            assert_eq!(client.allows_plain_http(registry), plain, "{registry}");
+        }
+    }
+
+    #[test]
+    fn backoff_is_bounded() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.backoff(1), Duration::from_millis(200));
+        assert_eq!(policy.backoff(3), Duration::from_millis(800));
+        assert_eq!(policy.backoff(30), policy.max_backoff);
+    }
+
+    #[test]
+    fn unreadable_ca_files_are_named() {
+        let error = Client::new(ClientOptions {
+            ca_certificates: vec!["/nonexistent/ca.pem".into()],
+            ..ClientOptions::default()
+        })
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("/nonexistent/ca.pem:"),
+            "{error}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //! the same software it meets in production:
 //!
 //! - [`Registry`]: a Distribution (`docker-registry`) process on `127.0.0.1:0`, anonymous,
-//!   with HTTP Basic auth, or with bearer tokens from an in-process [token issuer](RegistryAuth::Token).
+//!   with HTTP Basic auth, or with bearer tokens from an in-process [token issuer](RegistryAuth::Token);
+//!   or anonymous over HTTPS with a per-registry CA ([`Registry::start_tls`]).
 //! - [`FaultProxy`]: an HTTP/1.1 reverse proxy that injects delays, error statuses, truncated
 //!   or corrupted bodies and dropped connections.
 //! - [`ImageBuilder`], [`index`], [`artifact`]: deterministic, seed-driven images, indexes and

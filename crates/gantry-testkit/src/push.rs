@@ -10,7 +10,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode, Url};
 
 use crate::image::{Blob, Image, Index, media_types};
-use crate::registry::Registry;
+use crate::registry::{Registry, tls_client};
 
 /// Pushes blobs and manifests with monolithic uploads and reads manifests back.
 ///
@@ -34,12 +34,20 @@ struct AuthState {
 }
 
 impl Pusher {
-    /// A pusher for `registry`, with its credentials.
+    /// A pusher for `registry`, with its credentials; over HTTPS, trusting its CA, if it is a
+    /// [TLS registry](Registry::start_tls).
     pub fn new(registry: &Registry) -> Pusher {
-        Pusher::for_host(
-            &registry.host(),
-            Some((registry.username(), registry.password())),
-        )
+        let credentials = Some((registry.username(), registry.password()));
+        match registry.ca_cert_path() {
+            None => Pusher::for_host(&registry.host(), credentials),
+            Some(ca_cert_path) => Pusher {
+                client: tls_client(ca_cert_path),
+                base: Url::parse(&format!("https://{}/", registry.host())).expect("a valid host"),
+                credentials: credentials
+                    .map(|(user, password)| (user.to_owned(), password.to_owned())),
+                auth: Arc::default(),
+            },
+        }
     }
 
     /// A pusher for `host` (`HOST:PORT`, plain HTTP), e.g. a [`FaultProxy`](crate::FaultProxy).

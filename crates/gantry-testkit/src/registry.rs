@@ -1,9 +1,9 @@
-//! A Distribution (`docker-registry`) process on loopback.
+//! A Distribution (`docker-registry`) process on loopback, over plain HTTP or HTTPS.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,6 +93,8 @@ pub struct Registry {
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     next_barrier: AtomicU64,
     token_issuer: Option<TokenIssuer>,
+    /// The PEM file of the CA that signed the serving certificate, for HTTPS registries.
+    ca_cert_path: Option<PathBuf>,
     // Declared last so that it is deleted after the process is gone.
     dir: TempDir,
 }
@@ -120,6 +122,17 @@ impl Registry {
     /// Starts a registry with the given authentication. Panics, saying how to install it, if
     /// `docker-registry` is missing, and with its stderr if it does not start within 10 s.
     pub async fn start_with(auth: RegistryAuth) -> Registry {
+        Registry::launch(auth, false).await
+    }
+
+    /// A plain (anonymous) registry serving HTTPS with a certificate for `127.0.0.1` and
+    /// `localhost`, signed by a CA generated for this registry (see
+    /// [`ca_cert_path`](Self::ca_cert_path)). [`host`](Self::host) is still `127.0.0.1:PORT`.
+    pub async fn start_tls() -> Registry {
+        Registry::launch(RegistryAuth::None, true).await
+    }
+
+    async fn launch(auth: RegistryAuth, tls: bool) -> Registry {
         let program = find_program("docker-registry").unwrap_or_else(|| {
             panic!(
                 "docker-registry (the Distribution registry) is not installed: \
@@ -162,9 +175,23 @@ impl Registry {
             }
             (RegistryAuth::Token, None) => unreachable!("a token registry has an issuer"),
         };
+        let (tls_section, ca_cert_path) = if tls {
+            let files = write_tls_files(dir.path());
+            let section = format!(
+                "  tls:\n    certificate: '{}'\n    key: '{}'\n",
+                files.certificate.display(),
+                files.key.display()
+            );
+            (section, Some(files.ca_certificate))
+        } else {
+            (String::new(), None)
+        };
         let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config(&storage_dir, &auth_section))
-            .expect("writing the registry config");
+        std::fs::write(
+            &config_path,
+            config(&storage_dir, &tls_section, &auth_section),
+        )
+        .expect("writing the registry config");
 
         let mut child = Command::new(&program)
             .arg("serve")
@@ -211,6 +238,7 @@ impl Registry {
             stderr_tail,
             next_barrier: AtomicU64::new(0),
             token_issuer,
+            ca_cert_path,
             dir,
         }
     }
@@ -218,6 +246,21 @@ impl Registry {
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         self.addr.to_string()
+    }
+
+    /// `https` for [`start_tls`](Self::start_tls) registries, `http` for the others.
+    pub fn scheme(&self) -> &'static str {
+        if self.ca_cert_path.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// PEM file of the CA that signed this registry's certificate (`None` for non-TLS
+    /// registries).
+    pub fn ca_cert_path(&self) -> Option<&Path> {
+        self.ca_cert_path.as_deref()
     }
 
     /// The address it listens on.
@@ -289,21 +332,10 @@ impl Registry {
     /// Sends a marker request and waits until the access log has caught up with it.
     fn access_log_barrier(&self) {
         let number = self.next_barrier.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut stream = TcpStream::connect_timeout(&self.addr, STARTUP_TIMEOUT)
-            .unwrap_or_else(|error| panic!("connecting to the registry at {}: {error}", self.addr));
-        stream
-            .set_read_timeout(Some(STARTUP_TIMEOUT))
-            .expect("setting a read timeout");
-        write!(
-            stream,
-            "GET {BARRIER_PATH}{number} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .expect("sending the access-log marker request");
-        let mut response = Vec::new();
-        stream
-            .read_to_end(&mut response)
-            .expect("reading the marker response");
+        match &self.ca_cert_path {
+            None => self.send_plain_marker(number),
+            Some(ca_cert_path) => self.send_tls_marker(number, ca_cert_path),
+        }
 
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         let mut state = self.access_log.state.lock().expect("access log lock");
@@ -321,6 +353,50 @@ impl Registry {
                 .0;
         }
     }
+
+    /// Sends marker request `number` over plain HTTP/1.1 on a blocking socket.
+    fn send_plain_marker(&self, number: u64) {
+        let mut stream = TcpStream::connect_timeout(&self.addr, STARTUP_TIMEOUT)
+            .unwrap_or_else(|error| panic!("connecting to the registry at {}: {error}", self.addr));
+        stream
+            .set_read_timeout(Some(STARTUP_TIMEOUT))
+            .expect("setting a read timeout");
+        write!(
+            stream,
+            "GET {BARRIER_PATH}{number} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("sending the access-log marker request");
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .expect("reading the marker response");
+    }
+
+    /// Sends marker request `number` over HTTPS, trusting the registry's CA.
+    ///
+    /// The caller may be on a runtime thread, where blocking on another runtime panics, so the
+    /// request runs on a fresh thread with its own single-threaded runtime and client.
+    fn send_tls_marker(&self, number: u64, ca_cert_path: &Path) {
+        let url = format!("https://{}{BARRIER_PATH}{number}", self.addr);
+        let client = tls_client(ca_cert_path);
+        let outcome = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("building a runtime for the marker request")
+                        .block_on(async {
+                            let response = client.get(&url).timeout(STARTUP_TIMEOUT).send().await?;
+                            response.bytes().await.map(drop)
+                        })
+                })
+                .join()
+                .expect("the marker request thread panicked")
+        });
+        outcome.unwrap_or_else(|error| panic!("sending the access-log marker {url}: {error}"));
+    }
 }
 
 impl Drop for Registry {
@@ -330,7 +406,77 @@ impl Drop for Registry {
     }
 }
 
-fn config(storage_dir: &Path, auth_section: &str) -> String {
+/// A client that trusts the CA in `ca_cert_path` besides the native roots.
+pub(crate) fn tls_client(ca_cert_path: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_cert_path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", ca_cert_path.display()));
+    let certificate = reqwest::Certificate::from_pem(&pem)
+        .unwrap_or_else(|error| panic!("parsing {}: {error}", ca_cert_path.display()));
+    reqwest::Client::builder()
+        .add_root_certificate(certificate)
+        .build()
+        .expect("building a TLS client")
+}
+
+/// The PEM files written by [`write_tls_files`].
+struct TlsFiles {
+    certificate: PathBuf,
+    key: PathBuf,
+    ca_certificate: PathBuf,
+}
+
+/// Generates a CA and a serving certificate for `127.0.0.1` and `localhost` signed by it, and
+/// writes the serving certificate, its key and the CA certificate into `dir`.
+fn write_tls_files(dir: &Path) -> TlsFiles {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+
+    let ca_key = KeyPair::generate().expect("generating the CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "gantry-testkit registry CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = ca_params
+        .self_signed(&ca_key)
+        .expect("self-signing the CA certificate");
+
+    let leaf_key = KeyPair::generate().expect("generating the registry's key");
+    let mut leaf_params =
+        CertificateParams::new(vec!["localhost".to_owned()]).expect("certificate params");
+    leaf_params
+        .subject_alt_names
+        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf_params.use_authority_key_identifier_extension = true;
+    let leaf = leaf_params
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("signing the registry's certificate");
+
+    let files = TlsFiles {
+        certificate: dir.join("tls-cert.pem"),
+        key: dir.join("tls-key.pem"),
+        ca_certificate: dir.join("tls-ca.pem"),
+    };
+    std::fs::write(&files.certificate, leaf.pem()).expect("writing the registry's certificate");
+    std::fs::write(&files.key, leaf_key.serialize_pem()).expect("writing the registry's key");
+    std::fs::write(&files.ca_certificate, ca.pem()).expect("writing the CA certificate");
+    files
+}
+
+/// The config file; `tls_section` goes under `http:`, `auth_section` at the top level.
+fn config(storage_dir: &Path, tls_section: &str, auth_section: &str) -> String {
     let mut config = format!(
         "version: 0.1
 log:
@@ -349,14 +495,15 @@ storage:
 http:
   addr: 127.0.0.1:0
   secret: gantry-testkit-7f3a9c2e51d84b60a1e9
-validation:
+{}validation:
   disabled: false
   manifests:
     urls:
       allow:
         - '^https://example\\.invalid/'
 ",
-        storage_dir.display()
+        storage_dir.display(),
+        tls_section
     );
     // No `storage.cache` section: no blob descriptor cache, no redis.
     let _ = write!(config, "{auth_section}");
@@ -413,24 +560,27 @@ fn read_stderr(
     let mut port_sender = Some(port_sender);
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
-        if port_sender.is_some() {
-            if let Some(addr) = listening_addr(&line) {
-                let _ = port_sender.take().expect("checked above").send(addr);
+        let addr = port_sender.as_ref().and_then(|_| listening_addr(&line));
+        {
+            let mut tail = tail.lock().expect("stderr tail lock");
+            if tail.len() == STDERR_TAIL_LINES {
+                tail.pop_front();
             }
+            tail.push_back(line);
         }
-        let mut tail = tail.lock().expect("stderr tail lock");
-        if tail.len() == STDERR_TAIL_LINES {
-            tail.pop_front();
+        // Reported after the line is in the tail, so that the tail shows it once started.
+        if let Some(addr) = addr {
+            let _ = port_sender.take().expect("checked above").send(addr);
         }
-        tail.push_back(line);
     }
 }
 
-/// The address in `msg="listening on 127.0.0.1:35963"`.
+/// The address in `msg="listening on 127.0.0.1:35963"` or, for TLS,
+/// `msg="listening on 127.0.0.1:35963, tls"`.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
     let end = rest
-        .find(|c: char| c == '"' || c.is_whitespace())
+        .find(|c: char| c == '"' || c == ',' || c.is_whitespace())
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
@@ -452,6 +602,11 @@ mod tests {
     #[test]
     fn parses_the_listening_line() {
         let line = r#"time="2026-11-21T22:00:02.5706Z" level=info msg="listening on 127.0.0.1:45525" go.version=go1.19.8"#;
+        assert_eq!(
+            listening_addr(line),
+            Some("127.0.0.1:45525".parse().unwrap())
+        );
+        let line = r#"time="2026-11-21T22:00:02.5706Z" level=info msg="listening on 127.0.0.1:45525, tls" go.version=go1.19.8"#;
         assert_eq!(
             listening_addr(line),
             Some("127.0.0.1:45525".parse().unwrap())

@@ -20,7 +20,8 @@ pub fn skopeo() -> Command {
 
 /// `skopeo inspect --raw --tls-verify=false [--creds user:password] REFERENCE`: the manifest
 /// bytes exactly as the registry serves them. `reference` is a skopeo transport reference such
-/// as `docker://127.0.0.1:5000/repo:tag`. Panics with skopeo's stderr when it fails.
+/// as `docker://127.0.0.1:5000/repo:tag`; it works for HTTP and [TLS](crate::Registry::start_tls)
+/// registries alike (TLS is not verified). Panics with skopeo's stderr when it fails.
 pub fn skopeo_inspect_raw(reference: &str, creds: Option<(&str, &str)>) -> Vec<u8> {
     let mut command = skopeo();
     command.args(["inspect", "--raw", "--tls-verify=false"]);

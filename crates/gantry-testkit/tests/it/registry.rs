@@ -230,3 +230,95 @@ async fn skopeo_reads_what_the_pusher_wrote_through_token_auth() {
     .unwrap();
     assert_eq!(raw, image.manifest);
 }
+
+/// The error and its sources, `: `-separated.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_registry_serves_https_with_its_own_ca() {
+    let registry = Registry::start_tls().await;
+    assert!(registry.host().starts_with("127.0.0.1:"));
+    assert_eq!(registry.scheme(), "https");
+    let listening = format!("listening on {}, tls", registry.host());
+    assert!(
+        registry.stderr_tail().contains(&listening),
+        "{}",
+        registry.stderr_tail()
+    );
+    let ca_cert_path = registry.ca_cert_path().expect("a TLS registry has a CA");
+    assert!(ca_cert_path.starts_with(registry.dir()));
+    let ca_pem = std::fs::read(ca_cert_path).unwrap();
+    assert!(ca_pem.starts_with(b"-----BEGIN CERTIFICATE-----"));
+
+    let pusher = Pusher::new(&registry);
+    registry.reset_request_counts();
+    let image = ImageBuilder::new(9).layers(&[100]).build();
+    pusher.push_image("testkit/tls", Some("v1"), &image).await;
+    assert_eq!(
+        registry.request_counts(),
+        RequestCounts {
+            head: 2,
+            post: 2,
+            put: 3,
+            ..RequestCounts::default()
+        },
+        "the access-log barrier works over TLS"
+    );
+    push_and_read_back(&pusher, 10).await;
+
+    // Trusting the CA, both names in the certificate verify.
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca_pem).unwrap())
+        .resolve("localhost", registry.addr())
+        .build()
+        .unwrap();
+    for url in [
+        format!("https://{}/v2/", registry.host()),
+        format!("https://localhost:{}/v2/", registry.addr().port()),
+    ] {
+        let response = trusting.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+    }
+
+    // Without the CA the handshake fails on the certificate.
+    let error = reqwest::Client::new()
+        .get(format!("https://{}/v2/", registry.host()))
+        .send()
+        .await
+        .expect_err("a client without the CA must not trust the registry");
+    assert!(error.is_connect(), "{error:?}");
+    let chain = error_chain(&error);
+    assert!(
+        chain.to_ascii_lowercase().contains("certificate"),
+        "not a certificate error: {chain}"
+    );
+
+    // Plain HTTP is not served.
+    let plain = reqwest::get(format!("http://{}/v2/", registry.host())).await;
+    assert!(
+        plain.is_err() || plain.unwrap().status() == StatusCode::BAD_REQUEST,
+        "a TLS registry answered plain HTTP"
+    );
+
+    let reference = format!("docker://{}/testkit/tls:v1", registry.host());
+    let raw = tokio::task::spawn_blocking(move || skopeo_inspect_raw(&reference, None))
+        .await
+        .unwrap();
+    assert_eq!(raw, image.manifest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_registries_have_no_ca() {
+    let registry = Registry::start().await;
+    assert_eq!(registry.scheme(), "http");
+    assert!(registry.ca_cert_path().is_none());
+}

@@ -140,3 +140,49 @@ async fn bearer_tokens_including_mounts() {
     );
     assert!(registry.tokens_issued() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca() {
+    let (source, target) = (Registry::start().await, Registry::start_tls().await);
+    let image = ImageBuilder::new(230).layers(&[80_000]).build();
+    Pusher::new(&source)
+        .push_image("app", Some("v1"), &image)
+        .await;
+    let (from, to) = (
+        format!("{}/app:v1", source.host()),
+        format!("{}/app:v1", target.host()),
+    );
+
+    let untrusted = gantry(&["copy", "--retries", "1", &from, &to]).await;
+    untrusted.fails_with(1, "pass --ca-cert FILE");
+    assert!(
+        untrusted.stderr.contains("certificate"),
+        "{}",
+        untrusted.stderr
+    );
+
+    let ca = target
+        .ca_cert_path()
+        .expect("a TLS registry has a CA")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    gantry(&["copy", "--ca-cert", &ca, &from, &to])
+        .await
+        .success();
+    assert_eq!(
+        digest_at(&target, "app", "v1").await.as_deref(),
+        Some(image.digest.as_str())
+    );
+
+    let not_pem = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(not_pem.path(), "not a certificate").unwrap();
+    gantry(&[
+        "inspect",
+        "--ca-cert",
+        not_pem.path().to_str().unwrap(),
+        &to,
+    ])
+    .await
+    .fails_with(1, "--ca-cert");
+}

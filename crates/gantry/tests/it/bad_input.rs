@@ -206,3 +206,26 @@ async fn oversized_manifests_are_refused() {
     out.fails_with(1, "manifest is larger than the 4194304 byte limit");
     assert_eq!(digest_at(&target, "app", "v1").await, Some(old));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_access_is_named() {
+    let registry = Registry::start().await;
+    let image = ImageBuilder::new(540).build();
+    Pusher::new(&registry)
+        .push_image("app", Some("v1"), &image)
+        .await;
+    let proxy = FaultProxy::start(registry.addr()).await;
+    proxy.add_fault(Fault {
+        method: Some("GET".to_owned()),
+        path_contains: "/manifests/".to_owned(),
+        times: 1,
+        action: FaultAction::Status {
+            code: 403,
+            retry_after: None,
+        },
+    });
+    let host = proxy.host();
+    gantry(&["inspect", &format!("{host}/app:v1")])
+        .await
+        .fails_with(1, &format!("manifest {host}/app:v1: access denied (403)"));
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Gantry's tests, quickstart and benchmarks use, if missing:
+# the Distribution registry, skopeo, htpasswd (apache2-utils) and GNU time.
+set -euo pipefail
+
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
+[ -x /usr/bin/time ] || need+=(time)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing: ${need[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: missing ${need[*]}; run as root, or: sudo apt-get install ${need[*]}" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian starts the registry service on install; Gantry's tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl stop docker-registry || true
+fi
