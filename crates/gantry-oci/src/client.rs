@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use tokio::sync::{Mutex, OnceCell};
+use std::sync::OnceLock;
+
+use tokio::sync::Mutex;
 
 use crate::auth::{Challenge, Credentials, TokenAnswer, parse_challenge};
 use crate::error::{Error, Result, chain};
@@ -55,59 +57,109 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
 }
 
-/// A connection pool and the settings for every registry this process talks to.
+/// Connection pools and the settings for every registry this process talks to.
+///
+/// Loading the system's root certificates costs more than a whole no-op copy against a
+/// loopback registry, so the HTTPS client is built on first use; plain HTTP (loopback,
+/// `--insecure`) never pays for it.
 #[derive(Debug, Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    plain: reqwest::Client,
+    tls: Arc<TlsClient>,
     options: Arc<ClientOptions>,
+}
+
+/// The HTTPS client, built once on first use from the system roots and `--ca-cert` files.
+#[derive(Debug)]
+struct TlsClient {
+    certificates: Vec<reqwest::Certificate>,
+    client: std::sync::OnceLock<std::result::Result<reqwest::Client, String>>,
+}
+
+impl TlsClient {
+    fn get(&self) -> Result<&reqwest::Client> {
+        self.client
+            .get_or_init(|| {
+                let mut builder = builder().use_rustls_tls();
+                for certificate in &self.certificates {
+                    builder = builder.add_root_certificate(certificate.clone());
+                }
+                builder.build().map_err(|e| chain(&e))
+            })
+            .as_ref()
+            .map_err(|e| Error::Usage(format!("cannot set up HTTPS: {e}")))
+    }
+}
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        .read_timeout(Duration::from_secs(120))
+        .pool_idle_timeout(Duration::from_secs(30))
 }
 
 impl Client {
     pub fn new(options: ClientOptions) -> Result<Client> {
-        let mut builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
-            .pool_idle_timeout(Duration::from_secs(30));
+        // Read the CA files now, so a bad --ca-cert fails before any network traffic.
+        let mut certificates = Vec::new();
         for path in &options.ca_certificates {
             let pem = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            let parsed = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 Error::Usage(format!(
                     "--ca-cert {}: not a PEM certificate bundle: {e}",
                     path.display()
                 ))
             })?;
-            if certificates.is_empty() {
+            if parsed.is_empty() {
                 return Err(Error::Usage(format!(
                     "--ca-cert {}: no certificate found in the file",
                     path.display()
                 )));
             }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
+            certificates.extend(parsed);
         }
-        let http = builder
+        let plain = builder()
+            .tls_built_in_root_certs(false)
             .build()
-            .map_err(|e| Error::Usage(format!("cannot set up HTTPS: {}", chain(&e))))?;
+            .map_err(|e| Error::Usage(format!("cannot set up HTTP: {}", chain(&e))))?;
         Ok(Client {
-            http,
+            plain,
+            tls: Arc::new(TlsClient {
+                certificates,
+                client: std::sync::OnceLock::new(),
+            }),
             options: Arc::new(options),
         })
+    }
+
+    fn is_loopback(registry: &str) -> bool {
+        let host = host_of(registry);
+        host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     /// Loopback registries and those named as insecure may be spoken to over plain HTTP.
     pub fn allows_plain_http(&self, registry: &str) -> bool {
         let host = host_of(registry);
-        let loopback =
-            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        loopback
+        Client::is_loopback(registry)
             || self
                 .options
                 .insecure_hosts
                 .iter()
                 .any(|insecure| insecure == registry || insecure == host)
+    }
+
+    /// The schemes to try, in order. Loopback tries plain HTTP first: it never leaves the
+    /// machine and is how local registries usually run. `--insecure` hosts try HTTPS
+    /// first, so a registry that has TLS is never spoken to without it.
+    fn schemes(&self, registry: &str) -> &'static [&'static str] {
+        if Client::is_loopback(registry) {
+            &["http", "https"]
+        } else if self.allows_plain_http(registry) {
+            &["https", "http"]
+        } else {
+            &["https"]
+        }
     }
 
     /// A session with one registry, authenticating as `credentials` for `scopes`
@@ -119,16 +171,25 @@ impl Client {
         scopes: Vec<String>,
     ) -> Arc<Session> {
         Arc::new(Session {
-            http: self.http.clone(),
+            client: self.clone(),
             retry: self.options.retry.clone(),
             registry: registry.to_owned(),
             api_host: api_host(registry).to_owned(),
-            plain_http: self.allows_plain_http(registry),
+            schemes: self.schemes(registry),
             credentials,
             scopes,
-            ready: OnceCell::new(),
+            base: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
         })
+    }
+
+    /// The client for a URL: plain HTTP never loads certificates.
+    fn for_url(&self, url: &str) -> Result<&reqwest::Client> {
+        if url.starts_with("http://") {
+            Ok(&self.plain)
+        } else {
+            self.tls.get()
+        }
     }
 }
 
@@ -149,16 +210,19 @@ fn api_host(registry: &str) -> &str {
     }
 }
 
+fn join(base: &str, target: &Target<'_>) -> String {
+    match target {
+        Target::Path(path) => format!("{base}{path}"),
+        Target::Url(url) if url.starts_with('/') => format!("{base}{url}"),
+        Target::Url(url) => (*url).to_owned(),
+    }
+}
+
 /// Where a request goes: a path under the registry's base URL, or an absolute URL
 /// the registry handed out (an upload location).
 pub(crate) enum Target<'a> {
     Path(&'a str),
     Url(&'a str),
-}
-
-#[derive(Debug)]
-struct Ready {
-    base: String,
 }
 
 #[derive(Debug, Default)]
@@ -171,65 +235,78 @@ struct AuthState {
 /// current token are learned once and reused by every request of this session.
 #[derive(Debug)]
 pub(crate) struct Session {
-    http: reqwest::Client,
+    client: Client,
     retry: RetryPolicy,
     pub(crate) registry: String,
     api_host: String,
-    plain_http: bool,
+    schemes: &'static [&'static str],
     credentials: Option<Credentials>,
     scopes: Vec<String>,
-    ready: OnceCell<Ready>,
+    /// `scheme://host`, decided by the first request that got a registry's answer.
+    base: OnceLock<String>,
     auth: Mutex<AuthState>,
 }
 
 impl Session {
-    /// Pings `/v2/` once: learns whether to use HTTPS or (loopback, insecure) plain HTTP,
-    /// and which authentication the registry asks for.
-    async fn ready(&self) -> Result<&Ready> {
-        self.ready
-            .get_or_try_init(|| async {
-                let schemes: &[&str] = if self.plain_http { &["https", "http"] } else { &["https"] };
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    let mut last_error = None;
-                    for scheme in schemes {
-                        let base = format!("{scheme}://{}", self.api_host);
-                        match self.http.get(format!("{base}/v2/")).send().await {
-                            Ok(response) => {
-                                if response.status() == StatusCode::UNAUTHORIZED {
-                                    self.learn_challenge(response.headers()).await;
-                                }
-                                return Ok(Ready { base });
-                            }
-                            Err(error) => {
-                                let detail = chain(&error);
-                                // A certificate problem means the server does speak TLS:
-                                // falling back to plain HTTP would only hide the real cause.
-                                if detail.contains("certificate") {
-                                    return Err(Error::Unreachable {
-                                        host: self.registry.clone(),
-                                        detail: format!("{detail} (to trust a private CA, pass --ca-cert FILE)"),
-                                    });
-                                }
-                                last_error = Some(error);
-                            }
-                        }
-                    }
-                    let error = last_error.expect("at least one scheme was tried");
+    /// Sends one request. The first request of a session also decides the scheme:
+    /// each allowed scheme is tried in order and the first that answers like a registry
+    /// is kept, so no separate `/v2/` ping costs a round trip. (No registry answers 400
+    /// to a GET or HEAD of its API; TLS servers answer plain HTTP that way, so a 400 on
+    /// plain HTTP while undecided means: try HTTPS.)
+    async fn send_once_deciding(
+        &self,
+        method: &Method,
+        target: &Target<'_>,
+        build: &impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<std::result::Result<Response, reqwest::Error>> {
+        if let Some(base) = self.base.get() {
+            let url = join(base, target);
+            let request = self
+                .authorize(build(
+                    self.client.for_url(&url)?.request(method.clone(), &url),
+                ))
+                .await?;
+            return Ok(request.send().await);
+        }
+        let mut last = None;
+        for (position, scheme) in self.schemes.iter().enumerate() {
+            let base = format!("{scheme}://{}", self.api_host);
+            let url = join(&base, target);
+            let request = self
+                .authorize(build(
+                    self.client.for_url(&url)?.request(method.clone(), &url),
+                ))
+                .await?;
+            let more = position + 1 < self.schemes.len();
+            match request.send().await {
+                Ok(response)
+                    if more
+                        && *scheme == "http"
+                        && response.status() == StatusCode::BAD_REQUEST =>
+                {
+                    last = Some(Ok(response));
+                }
+                Ok(response) => {
+                    let _ = self.base.set(base);
+                    return Ok(Ok(response));
+                }
+                Err(error) => {
                     let detail = chain(&error);
-                    let permanent = detail.contains("dns error") || detail.contains("failed to lookup address");
-                    if permanent || attempt >= self.retry.attempts {
+                    // A certificate problem means the server does speak TLS: falling back
+                    // to plain HTTP would only hide the real cause.
+                    if detail.contains("certificate") {
                         return Err(Error::Unreachable {
                             host: self.registry.clone(),
-                            detail,
+                            detail: format!(
+                                "{detail} (to trust a private CA, pass --ca-cert FILE)"
+                            ),
                         });
                     }
-                    tracing::debug!(registry = %self.registry, attempt, error = %detail, "registry unreachable, retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    last = Some(Err(error));
                 }
-            })
-            .await
+            }
+        }
+        Ok(last.expect("a session has at least one scheme"))
     }
 
     async fn learn_challenge(&self, headers: &HeaderMap) {
@@ -279,7 +356,7 @@ impl Session {
         let mut attempt = 0;
         let response = loop {
             attempt += 1;
-            let mut request = self.http.get(realm).query(&query);
+            let mut request = self.client.for_url(realm)?.get(realm).query(&query);
             if let Some(credentials) = &self.credentials {
                 request = request.header(AUTHORIZATION, credentials.basic_header());
             }
@@ -339,13 +416,11 @@ impl Session {
             )
     }
 
-    pub(crate) async fn url(&self, target: &Target<'_>) -> Result<String> {
-        let ready = self.ready().await?;
-        Ok(match target {
-            Target::Path(path) => format!("{}{path}", ready.base),
-            Target::Url(url) if url.starts_with('/') => format!("{}{url}", ready.base),
-            Target::Url(url) => (*url).to_owned(),
-        })
+    /// The URL of a target. Used for upload locations, which a registry hands out only
+    /// after an earlier request of this session decided the scheme.
+    pub(crate) fn url(&self, target: &Target<'_>) -> String {
+        let fallback = format!("{}://{}", self.schemes[0], self.api_host);
+        join(self.base.get().unwrap_or(&fallback), target)
     }
 
     /// Sends a request that can be replayed: retried on connection errors, 5xx and 429
@@ -358,15 +433,11 @@ impl Session {
         what: &str,
         build: impl Fn(RequestBuilder) -> RequestBuilder,
     ) -> Result<Response> {
-        let url = self.url(&target).await?;
         let mut attempt = 0;
         let mut reauthenticated = false;
         loop {
             attempt += 1;
-            let request = self
-                .authorize(build(self.http.request(method.clone(), &url)))
-                .await?;
-            match request.send().await {
+            match self.send_once_deciding(&method, &target, &build).await? {
                 Ok(response)
                     if response.status() == StatusCode::UNAUTHORIZED && !reauthenticated =>
                 {
@@ -382,15 +453,19 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(response) => return Ok(response),
-                Err(error) if attempt < self.retry.attempts => {
-                    tracing::debug!(%what, error = %chain(&error), attempt, "request failed, retrying");
-                    tokio::time::sleep(self.retry.backoff(attempt)).await;
-                }
                 Err(error) => {
-                    return Err(Error::Unreachable {
-                        host: self.registry.clone(),
-                        detail: format!("{what}: {}", chain(&error)),
-                    });
+                    let detail = chain(&error);
+                    // A name that does not resolve will not resolve on the next try either.
+                    let permanent =
+                        detail.contains("dns error") || detail.contains("failed to lookup address");
+                    if permanent || attempt >= self.retry.attempts {
+                        return Err(Error::Unreachable {
+                            host: self.registry.clone(),
+                            detail: format!("{what}: {detail}"),
+                        });
+                    }
+                    tracing::debug!(%what, error = %detail, attempt, "request failed, retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
                 }
             }
         }
@@ -406,8 +481,9 @@ impl Session {
         })
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The HTTP client for `url`, for requests built by hand (streamed uploads).
+    pub(crate) fn http(&self, url: &str) -> Result<&reqwest::Client> {
+        self.client.for_url(url)
     }
 
     pub(crate) fn retry(&self) -> &RetryPolicy {

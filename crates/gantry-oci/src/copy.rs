@@ -140,7 +140,20 @@ pub async fn copy(
         progress,
         tally: Tally::default(),
     };
-    let root = copy.resolve_source(&source.reference).await?;
+    let tag = target.reference.tag();
+    // What the target's name holds now is asked while the source resolves: a copy with
+    // nothing to do then takes one round trip per side, in parallel.
+    let (root, current) = match tag {
+        Some(tag) => {
+            let name = ManifestRef::Tag(tag.clone());
+            let (root, current) = tokio::join!(
+                copy.resolve_source(&source.reference),
+                copy.target.manifest_digest(&name)
+            );
+            (root?, Some(current?))
+        }
+        None => (copy.resolve_source(&source.reference).await?, None),
+    };
     let source_digest = root.digest.clone();
     let (root, platform) = match &options.platform {
         Some(wanted) => (
@@ -157,12 +170,15 @@ pub async fn copy(
             )));
         }
     }
-    let tag = target.reference.tag();
-    let name = tag.map_or_else(
-        || ManifestRef::Digest(root.digest.clone()),
-        |tag| ManifestRef::Tag(tag.clone()),
-    );
-    let up_to_date = copy.target.manifest_digest(&name).await? == Some(root.digest.clone());
+    let current = match current {
+        Some(current) => current,
+        None => {
+            copy.target
+                .manifest_digest(&ManifestRef::Digest(root.digest.clone()))
+                .await?
+        }
+    };
+    let up_to_date = current.as_ref() == Some(&root.digest);
     if up_to_date {
         copy.tally.manifests_present.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -429,14 +445,6 @@ impl Copy<'_> {
     /// One blob: skip it if present, mount it inside one registry, else stream it;
     /// transient failures restart this blob alone, with backoff.
     async fn copy_blob(&self, descriptor: &Descriptor, digest: &Digest) -> Result<BlobOutcome> {
-        if self.target.has_blob(descriptor, digest).await? {
-            return Ok(BlobOutcome::Skipped);
-        }
-        self.progress.blob_started(digest, descriptor.size);
-        let retry = match &self.target {
-            Repository::Registry(r) => r.session.retry().clone(),
-            Repository::Layout(_) => crate::client::RetryPolicy::default(),
-        };
         let mount_from = match (&self.source, &self.target) {
             (Repository::Registry(from), Repository::Registry(to))
                 if from.session.registry == to.session.registry && from.name != to.name =>
@@ -444,6 +452,16 @@ impl Copy<'_> {
                 Some(from.name.as_str())
             }
             _ => None,
+        };
+        // Inside one registry the mount is the check: mounting a blob the target already
+        // links is a no-op that answers 201, so a HEAD first would only add a round trip.
+        if mount_from.is_none() && self.target.has_blob(descriptor, digest).await? {
+            return Ok(BlobOutcome::Skipped);
+        }
+        self.progress.blob_started(digest, descriptor.size);
+        let retry = match &self.target {
+            Repository::Registry(r) => r.session.retry().clone(),
+            Repository::Layout(_) => crate::client::RetryPolicy::default(),
         };
         let mut attempt = 0;
         loop {
@@ -586,8 +604,8 @@ impl Copy<'_> {
     async fn copy_referrers(&self, root: &Manifest) -> Result<()> {
         let digest = &root.digest;
         let schema_tag = digest.tag_schema_name();
-        let from_api = self.source.referrers(digest).await?;
-        let tags = self.source.tags().await?;
+        let (from_api, tags) = tokio::join!(self.source.referrers(digest), self.source.tags());
+        let (from_api, tags) = (from_api?, tags?);
         let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
         let mut referrers = from_api.clone().unwrap_or_default();
         let mut source_schema_index = None;

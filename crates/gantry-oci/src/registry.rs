@@ -218,12 +218,12 @@ impl RegistryRepository {
         body: BlobStream,
     ) -> Result<(), UploadError> {
         let what = self.what("uploading blob", digest.as_str());
-        let url = self.session.url(&Target::Url(upload)).await?;
+        let url = self.session.url(&Target::Url(upload));
         let url = with_digest(&url, digest, &what)?;
         let request = self
             .session
-            .http()
-            .put(url)
+            .http(&url)?
+            .put(&url)
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, size)
             .body(reqwest::Body::wrap_stream(body));
@@ -247,15 +247,15 @@ impl RegistryRepository {
         let mut offset = 0u64;
         while offset < size {
             let length = chunk_size.min(size - offset);
-            let url = self.session.url(&Target::Url(&location)).await?;
+            let url = self.session.url(&Target::Url(&location));
             let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes>>(4);
             let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
                 receiver.recv().await.map(|item| (item, receiver))
             });
             let request = self
                 .session
-                .http()
-                .patch(url)
+                .http(&url)?
+                .patch(&url)
                 .header(CONTENT_TYPE, "application/octet-stream")
                 .header(CONTENT_LENGTH, length)
                 .header(CONTENT_RANGE, format!("{offset}-{}", offset + length - 1))
@@ -277,9 +277,9 @@ impl RegistryRepository {
             location = self::location(&response, &what)?;
             offset += length;
         }
-        let url = self.session.url(&Target::Url(&location)).await?;
+        let url = self.session.url(&Target::Url(&location));
         let url = with_digest(&url, digest, &what)?;
-        let request = self.session.http().put(url).header(CONTENT_LENGTH, 0);
+        let request = self.session.http(&url)?.put(&url).header(CONTENT_LENGTH, 0);
         let response = self.session.send_once(request, &what).await?;
         self.finish_upload(response, &what).await
     }
