@@ -23,8 +23,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let printer = printer::Printer::new(cli.global.output);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a copy is I/O-bound (its CPU is a small fraction of one core), and a
+    // single thread means a single malloc arena, which keeps peak memory flat however
+    // large the image; worker threads each grow an arena of their own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
