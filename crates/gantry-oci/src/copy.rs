@@ -497,10 +497,7 @@ impl Copy<'_> {
         match &self.target {
             Repository::Layout(layout) => {
                 let stream = self.source_stream(descriptor, digest).await?;
-                let on_bytes = |_: u64| {};
-                layout
-                    .write_blob(digest, descriptor.size, stream, &on_bytes)
-                    .await?;
+                layout.write_blob(digest, descriptor.size, stream).await?;
                 Ok(BlobOutcome::Copied)
             }
             Repository::Registry(target) => {

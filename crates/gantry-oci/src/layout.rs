@@ -293,7 +293,6 @@ impl LayoutRepository {
         digest: &Digest,
         size: u64,
         mut stream: BlobStream,
-        on_bytes: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<()> {
         let path = self.blob_path(digest);
         let parent = path.parent().expect("blob paths have a parent");
@@ -314,7 +313,6 @@ impl LayoutRepository {
                     .await
                     .map_err(|e| Error::io(&temporary, e))?;
                 written += chunk.len() as u64;
-                on_bytes(chunk.len() as u64);
             }
             file.flush().await.map_err(|e| Error::io(&temporary, e))?;
             let what = format!("blob {digest}");

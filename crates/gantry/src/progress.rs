@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gantry_core::Digest;
 use gantry_oci::{BlobOutcome, Error, Progress};
@@ -11,13 +12,15 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 pub struct Bars {
     multi: MultiProgress,
     total: ProgressBar,
+    total_shown: AtomicBool,
     blobs: Mutex<HashMap<Digest, ProgressBar>>,
 }
 
 impl Bars {
     pub fn new() -> Bars {
         let multi = MultiProgress::new();
-        let total = multi.add(ProgressBar::new(0));
+        // Drawn only once a plan arrives: an empty total would show as a full bar.
+        let total = ProgressBar::hidden();
         total.set_style(
             ProgressStyle::with_template(
                 "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
@@ -29,6 +32,7 @@ impl Bars {
         Bars {
             multi,
             total,
+            total_shown: AtomicBool::new(false),
             blobs: Mutex::new(HashMap::new()),
         }
     }
@@ -43,6 +47,9 @@ impl Progress for Bars {
     fn planned(&self, blobs: usize, bytes: u64) {
         self.total.inc_length(bytes);
         self.total.set_message(format!("{blobs} blobs"));
+        if !self.total_shown.swap(true, Ordering::Relaxed) {
+            self.multi.insert(0, self.total.clone());
+        }
     }
 
     fn blob_started(&self, digest: &Digest, size: u64) {
