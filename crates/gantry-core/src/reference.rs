@@ -622,4 +622,54 @@ mod tests {
             assert_eq!(text.parse::<Reference>().unwrap().to_string(), text);
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn component() -> impl Strategy<Value = String> {
+            "[a-z0-9]{1,8}([._-][a-z0-9]{1,8}){0,2}"
+        }
+
+        fn registry() -> impl Strategy<Value = String> {
+            (
+                "[a-z][a-z0-9-]{0,10}[a-z0-9]\\.[a-z]{2,6}",
+                proptest::option::of(1u16..),
+            )
+                .prop_map(|(host, port)| port.map_or(host.clone(), |p| format!("{host}:{p}")))
+        }
+
+        proptest! {
+            /// Every canonical reference prints back to itself, and its parts survive.
+            #[test]
+            fn canonical_references_round_trip(
+                registry in registry(),
+                path in proptest::collection::vec(component(), 1..4),
+                tag in proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+                hex in proptest::option::of("[0-9a-f]{64}"),
+            ) {
+                let repository = path.join("/");
+                let mut text = format!("{registry}/{repository}");
+                if let Some(tag) = &tag { text.push(':'); text.push_str(tag); }
+                if let Some(hex) = &hex { text.push_str("@sha256:"); text.push_str(hex); }
+                let parsed: RegistryReference = text.parse().unwrap();
+                prop_assert_eq!(parsed.registry(), registry.as_str());
+                prop_assert_eq!(parsed.repository(), repository.as_str());
+                prop_assert_eq!(parsed.digest().map(|d| d.hex().to_owned()), hex.clone());
+                let expected_tag = match (&tag, &hex) { (None, None) => Some("latest".to_owned()), _ => tag.clone() };
+                prop_assert_eq!(parsed.tag().map(|t| t.as_str().to_owned()), expected_tag);
+                let shown = parsed.to_string();
+                prop_assert_eq!(shown.parse::<RegistryReference>().unwrap(), parsed);
+            }
+
+            /// Parsing never panics, whatever the input, and an error always names a part.
+            #[test]
+            fn arbitrary_input_never_panics(input in "\\PC{0,80}") {
+                if let Err(error) = input.parse::<Reference>() {
+                    prop_assert!(error.to_string().starts_with("invalid reference"));
+                }
+            }
+        }
+    }
 }
