@@ -5,11 +5,22 @@
 //! Wire and storage forms of these types live in the crates that own those boundaries.
 
 mod digest;
+mod name;
 mod platform;
+mod project;
+mod promotion;
 mod reference;
+mod release;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
+pub use name::{Name, NameError};
 pub use platform::{Platform, PlatformError};
+pub use project::{
+    Binding, Component, CredentialsRef, Environment, Field, Project, ProjectError, Refusal,
+    Repository, Strategy, Target,
+};
+pub use promotion::{PromotionState, TransitionError};
 pub use reference::{
     DOCKER_HUB, LayoutReference, Reference, ReferenceError, ReferencePart, RegistryReference, Tag,
 };
+pub use release::{ALIAS_LENGTH, ReleaseContent, ReleaseId};
