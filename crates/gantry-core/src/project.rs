@@ -99,7 +99,11 @@ macro_rules! keyword_enum {
             fn from_str(text: &str) -> Result<$type, String> {
                 match text {
                     $($text => Ok($type::$variant),)+
-                    other => Err(format!(concat!($what, " {:?} is not one of: ", $($text, " "),+), other).trim_end().to_owned()),
+                    other => Err(format!(
+                        concat!($what, " {:?} is not one of: {}"),
+                        other,
+                        [$($text),+].join(", ")
+                    )),
                 }
             }
         }
