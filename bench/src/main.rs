@@ -1,8 +1,10 @@
 //! Benchmarks of `gantry` against skopeo on loopback registries.
 //!
 //! `cargo run --release -p gantry-bench -- copy [--runs N] [--big] [--gantry PATH] [--only TOOL] [--check]`;
+//! `cargo run --release -p gantry-bench -- ledger [--entries N] [--runs N] [--check]`;
 //! see `bench/README.md` for the scenarios and the targets.
 
+mod ledger;
 mod measure;
 mod report;
 
@@ -89,6 +91,9 @@ pub(crate) struct Artifact {
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
+    if arguments.first().map(String::as_str) == Some("ledger") {
+        return ledger::main(&arguments[1..]);
+    }
     let settings = match parse_arguments(&arguments) {
         Ok(settings) => settings,
         Err(error) => {
@@ -119,7 +124,7 @@ fn parse_arguments(arguments: &[String]) -> Result<CopySettings> {
             std::process::exit(0);
         }
         Some(other) => bail!("unknown benchmark {other:?}"),
-        None => bail!("which benchmark? (only `copy` exists)"),
+        None => bail!("which benchmark? (`copy` or `ledger`)"),
     }
     let mut settings = CopySettings {
         runs: 5,

@@ -1,0 +1,6 @@
+//! Gantry's storage: the Store trait, its backends, and the ledger.
+
+pub mod ledger;
+pub mod sqlite;
+pub mod store;
+pub mod time;

@@ -1,0 +1,255 @@
+//! The `Store` trait: everything the engine keeps, behind one interface with no driver
+//! types in it, so `SQLite` and `PostgreSQL` backends can both implement it.
+//!
+//! Every method that changes state appends its ledger entry in the same transaction,
+//! and moves a pointer only by compare-and-swap on its version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use gantry_core::{Digest, Name, PromotionState, ReleaseId};
+
+use crate::ledger::entry::Entry;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// What went wrong in the store, in words an API error can carry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change lost a race or breaks a rule (a pointer moved meanwhile, a promotion
+    /// that is not running); nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+/// Who made a change, and why: every change carries one into the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    pub actor: String,
+    pub reason: Option<String>,
+}
+
+impl Audit {
+    pub fn by(actor: impl Into<String>) -> Audit {
+        Audit {
+            actor: actor.into(),
+            reason: None,
+        }
+    }
+
+    #[must_use]
+    pub fn because(mut self, reason: impl Into<String>) -> Audit {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// One component of a release: where it was resolved from, the digest, its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub component: Name,
+    pub source: String,
+    pub digest: Digest,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A release to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelease {
+    pub id: ReleaseId,
+    pub project: Name,
+    pub artifacts: Vec<Artifact>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A recorded release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRecord {
+    pub id: ReleaseId,
+    pub alias: String,
+    pub project: Name,
+    pub artifacts: Vec<Artifact>,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// Why a promotion exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromotionKind {
+    /// Someone asked for it.
+    Promote,
+    /// Someone asked to put back an earlier release.
+    Rollback,
+    /// A `track` environment followed its upstream.
+    Automatic,
+}
+
+impl PromotionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromotionKind::Promote => "promote",
+            PromotionKind::Rollback => "rollback",
+            PromotionKind::Automatic => "automatic",
+        }
+    }
+}
+
+impl FromStr for PromotionKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PromotionKind, String> {
+        match text {
+            "promote" => Ok(PromotionKind::Promote),
+            "rollback" => Ok(PromotionKind::Rollback),
+            "automatic" => Ok(PromotionKind::Automatic),
+            other => Err(format!("unknown promotion kind {other:?}")),
+        }
+    }
+}
+
+impl fmt::Display for PromotionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A promotion to queue. With an idempotency key, asking twice queues once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPromotion {
+    pub project: Name,
+    pub environment: Name,
+    pub release: ReleaseId,
+    pub kind: PromotionKind,
+    pub idempotency_key: Option<String>,
+}
+
+/// A recorded promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromotionRecord {
+    pub id: i64,
+    pub project: Name,
+    pub environment: Name,
+    pub release: ReleaseId,
+    pub kind: PromotionKind,
+    pub state: PromotionState,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub reason: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+    /// What the environment held when this promotion ran.
+    pub previous_release: Option<ReleaseId>,
+    pub idempotency_key: Option<String>,
+}
+
+/// A pause of automation, with who and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub by: String,
+    pub reason: Option<String>,
+    pub since: String,
+}
+
+/// An environment's pointer and hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentRecord {
+    pub project: Name,
+    pub name: Name,
+    pub release: Option<ReleaseId>,
+    /// Bumped on every pointer move; a move names the version it expects.
+    pub version: i64,
+    pub since: Option<String>,
+    pub moved_by: Option<String>,
+    pub hold: Option<Hold>,
+}
+
+/// How a running promotion ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The targets hold the release: move the pointer from this version.
+    Succeeded {
+        expected_version: i64,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// Everything Gantry keeps.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Makes sure each environment has a row (a pointer at nothing, version 0).
+    async fn ensure_environments(&self, project: &Name, environments: &[Name]) -> Result<()>;
+
+    /// Records a release, or returns the one with the same id; `true` when it is new.
+    async fn create_release(
+        &self,
+        release: NewRelease,
+        audit: &Audit,
+    ) -> Result<(ReleaseRecord, bool)>;
+
+    /// A release by full id (`sha256:…`), hex prefix or alias.
+    async fn find_release(
+        &self,
+        project: &Name,
+        id_or_alias: &str,
+    ) -> Result<Option<ReleaseRecord>>;
+
+    async fn environments(&self, project: &Name) -> Result<Vec<EnvironmentRecord>>;
+
+    /// The environments a release has ever been promoted into successfully.
+    async fn reached(&self, project: &Name, release: &ReleaseId) -> Result<BTreeSet<Name>>;
+
+    /// Queues a promotion, or returns the one queued earlier with the same idempotency
+    /// key; `true` when it is new.
+    async fn enqueue(
+        &self,
+        request: NewPromotion,
+        audit: &Audit,
+    ) -> Result<(PromotionRecord, bool)>;
+
+    /// Starts the oldest queued promotion of an environment, unless one is running there.
+    async fn start_next(
+        &self,
+        project: &Name,
+        environment: &Name,
+    ) -> Result<Option<PromotionRecord>>;
+
+    /// Ends a running promotion. On success the pointer moves by compare-and-swap from
+    /// `expected_version`; if it moved meanwhile, nothing changes and this is a conflict.
+    async fn finish(&self, id: i64, outcome: Outcome, audit: &Audit) -> Result<PromotionRecord>;
+
+    async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>>;
+
+    /// Newest first; all environments when `environment` is `None`.
+    async fn promotions(
+        &self,
+        project: &Name,
+        environment: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<PromotionRecord>>;
+
+    /// Holds (pauses automation for) or releases an environment.
+    async fn set_hold(
+        &self,
+        project: &Name,
+        environment: &Name,
+        hold: bool,
+        audit: &Audit,
+    ) -> Result<EnvironmentRecord>;
+
+    /// After a crash: promotions left running go back in line, first in their queue.
+    async fn requeue_interrupted(&self, audit: &Audit) -> Result<Vec<PromotionRecord>>;
+
+    /// Ledger entries with sequence greater than `after`, in order.
+    async fn ledger_entries(&self, after: u64, limit: usize) -> Result<Vec<Entry>>;
+}

@@ -1,0 +1,81 @@
+//! The store suite: every backend must pass the same stories. Today `SQLite` (a file in a
+//! temp dir); `PostgreSQL` joins by adding its `open` here.
+
+mod suite;
+
+use gantry_store::sqlite::SqliteStore;
+
+/// A fresh `SQLite` store in a throwaway directory, kept alive with the store.
+fn sqlite() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("gantry.db")).unwrap();
+    (store, dir)
+}
+
+macro_rules! backend_suite {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn releases_are_created_once() {
+                let (store, _guard) = $open;
+                suite::releases_are_created_once(&store).await;
+            }
+
+            #[tokio::test]
+            async fn promotions_queue_run_and_move_pointers() {
+                let (store, _guard) = $open;
+                suite::promotions_queue_run_and_move_pointers(&store).await;
+            }
+
+            #[tokio::test]
+            async fn idempotency_keys_queue_once() {
+                let (store, _guard) = $open;
+                suite::idempotency_keys_queue_once(&store).await;
+            }
+
+            #[tokio::test]
+            async fn pointers_move_only_by_compare_and_swap() {
+                let (store, _guard) = $open;
+                suite::pointers_move_only_by_compare_and_swap(&store).await;
+            }
+
+            #[tokio::test]
+            async fn holds_and_interrupted_promotions() {
+                let (store, _guard) = $open;
+                suite::holds_and_interrupted_promotions(&store).await;
+            }
+
+            #[tokio::test]
+            async fn the_ledger_chains_every_change() {
+                let (store, _guard) = $open;
+                suite::the_ledger_chains_every_change(&store).await;
+            }
+        }
+    };
+}
+
+backend_suite!(on_sqlite, sqlite());
+
+/// The database itself refuses to change the ledger, whoever asks.
+#[test]
+fn sqlite_refuses_ledger_updates_and_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        suite::releases_are_created_once(&store).await;
+    });
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    let update = connection
+        .execute("UPDATE ledger SET entry = '{}' WHERE sequence = 1", [])
+        .unwrap_err();
+    assert!(update.to_string().contains("append-only"), "{update}");
+    let delete = connection.execute("DELETE FROM ledger", []).unwrap_err();
+    assert!(delete.to_string().contains("append-only"), "{delete}");
+}

@@ -1,0 +1,402 @@
+//! Stories every `Store` backend must tell the same way.
+
+use std::collections::BTreeMap;
+
+use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
+use gantry_store::ledger::entry::GENESIS;
+use gantry_store::store::{
+    Artifact, Audit, NewPromotion, NewRelease, Outcome, PromotionKind, Store, StoreError,
+};
+
+fn name(text: &str) -> Name {
+    text.parse().unwrap()
+}
+
+fn release(seed: char) -> NewRelease {
+    let digest = format!("sha256:{}", seed.to_string().repeat(64))
+        .parse()
+        .unwrap();
+    let content = ReleaseContent {
+        project: name("payments"),
+        artifacts: BTreeMap::from([(name("api"), digest)]),
+    };
+    let id = content.id();
+    NewRelease {
+        id,
+        project: name("payments"),
+        artifacts: content
+            .artifacts
+            .into_iter()
+            .map(|(component, digest)| Artifact {
+                component,
+                source: "registry.dev/payments/api:build-1".to_owned(),
+                digest,
+                labels: BTreeMap::from([(
+                    "org.opencontainers.image.revision".to_owned(),
+                    "4f2c1e9".to_owned(),
+                )]),
+            })
+            .collect(),
+        labels: BTreeMap::from([("ci".to_owned(), "8812".to_owned())]),
+    }
+}
+
+async fn setup(store: &dyn Store) -> ReleaseId {
+    store
+        .ensure_environments(&name("payments"), &[name("dev"), name("prod")])
+        .await
+        .unwrap();
+    store
+        .create_release(release('a'), &Audit::by("ci"))
+        .await
+        .unwrap()
+        .0
+        .id
+}
+
+fn promote(release: &ReleaseId, environment: &str, key: Option<&str>) -> NewPromotion {
+    NewPromotion {
+        project: name("payments"),
+        environment: name(environment),
+        release: release.clone(),
+        kind: PromotionKind::Promote,
+        idempotency_key: key.map(str::to_owned),
+    }
+}
+
+pub async fn releases_are_created_once(store: &dyn Store) {
+    let (first, created) = store
+        .create_release(release('a'), &Audit::by("ci"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.alias, &first.id.digest().hex()[..10]);
+    assert_eq!(first.labels["ci"], "8812");
+    assert_eq!(
+        first.artifacts[0].labels["org.opencontainers.image.revision"],
+        "4f2c1e9"
+    );
+    let (again, created) = store
+        .create_release(release('a'), &Audit::by("someone-else"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, first);
+    let project = name("payments");
+    for key in [
+        first.alias.clone(),
+        first.id.digest().to_string(),
+        first.id.digest().hex()[..6].to_owned(),
+    ] {
+        assert_eq!(
+            store.find_release(&project, &key).await.unwrap().as_ref(),
+            Some(&first),
+            "{key}"
+        );
+    }
+    assert_eq!(store.find_release(&project, "ffffff").await.unwrap(), None);
+    assert_eq!(store.find_release(&project, "not hex").await.unwrap(), None);
+    assert_eq!(
+        store
+            .find_release(&name("other"), &first.alias)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
+    let release = setup(store).await;
+    let (project, dev) = (name("payments"), name("dev"));
+    let (first, new) = store
+        .enqueue(promote(&release, "dev", None), &Audit::by("alice"))
+        .await
+        .unwrap();
+    assert!(new);
+    assert_eq!(first.state, PromotionState::Queued);
+    let second = store
+        .enqueue(promote(&release, "dev", None), &Audit::by("bob"))
+        .await
+        .unwrap()
+        .0;
+
+    let running = store.start_next(&project, &dev).await.unwrap().unwrap();
+    assert_eq!(
+        (running.id, running.state),
+        (first.id, PromotionState::Running)
+    );
+    assert_eq!(
+        store.start_next(&project, &dev).await.unwrap(),
+        None,
+        "one promotion runs per environment"
+    );
+
+    let done = store
+        .finish(
+            first.id,
+            Outcome::Succeeded {
+                expected_version: 0,
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.state, PromotionState::Succeeded);
+    assert_eq!(done.previous_release, None);
+    let environments = store.environments(&project).await.unwrap();
+    let dev_state = environments.iter().find(|e| e.name == dev).unwrap();
+    assert_eq!(
+        (dev_state.release.as_ref(), dev_state.version),
+        (Some(&release), 1)
+    );
+    assert_eq!(dev_state.moved_by.as_deref(), Some("alice"));
+    assert_eq!(
+        store
+            .reached(&project, &release)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        std::slice::from_ref(&dev)
+    );
+
+    let next = store.start_next(&project, &dev).await.unwrap().unwrap();
+    assert_eq!(next.id, second.id, "the queue runs in order");
+    let failed = store
+        .finish(
+            second.id,
+            Outcome::Failed {
+                error: "registry answered 503".to_owned(),
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.state, failed.error.as_deref()),
+        (PromotionState::Failed, Some("registry answered 503"))
+    );
+    let again = store
+        .finish(
+            second.id,
+            Outcome::Failed {
+                error: "x".to_owned(),
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(again, StoreError::Conflict(_)), "{again}");
+
+    let listed = store.promotions(&project, Some(&dev), 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [second.id, first.id],
+        "newest first"
+    );
+    let unknown = store
+        .enqueue(promote(&release, "qa", None), &Audit::by("alice"))
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, StoreError::NotFound(_)), "{unknown}");
+}
+
+pub async fn idempotency_keys_queue_once(store: &dyn Store) {
+    let release = setup(store).await;
+    let (first, new) = store
+        .enqueue(
+            promote(&release, "dev", Some("ci-run-8812")),
+            &Audit::by("ci"),
+        )
+        .await
+        .unwrap();
+    assert!(new);
+    let (again, new) = store
+        .enqueue(
+            promote(&release, "dev", Some("ci-run-8812")),
+            &Audit::by("ci"),
+        )
+        .await
+        .unwrap();
+    assert!(!new);
+    assert_eq!(again, first);
+    let other = store
+        .create_release(release_b(), &Audit::by("ci"))
+        .await
+        .unwrap()
+        .0
+        .id;
+    let reused = store
+        .enqueue(
+            promote(&other, "dev", Some("ci-run-8812")),
+            &Audit::by("ci"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        reused
+            .to_string()
+            .contains("was used for another promotion"),
+        "{reused}"
+    );
+    assert_eq!(
+        store
+            .promotions(&name("payments"), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+fn release_b() -> NewRelease {
+    release('b')
+}
+
+pub async fn pointers_move_only_by_compare_and_swap(store: &dyn Store) {
+    let release = setup(store).await;
+    let (project, dev) = (name("payments"), name("dev"));
+    let first = store
+        .enqueue(promote(&release, "dev", None), &Audit::by("alice"))
+        .await
+        .unwrap()
+        .0;
+    store.start_next(&project, &dev).await.unwrap();
+    let stale = store
+        .finish(
+            first.id,
+            Outcome::Succeeded {
+                expected_version: 7,
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap_err();
+    assert!(stale.to_string().contains("moved meanwhile"), "{stale}");
+    let environment = store
+        .environments(&project)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name == dev)
+        .unwrap();
+    assert_eq!(
+        (environment.release, environment.version),
+        (None, 0),
+        "nothing changed"
+    );
+    assert_eq!(
+        store.promotion(first.id).await.unwrap().unwrap().state,
+        PromotionState::Running
+    );
+}
+
+pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
+    let release = setup(store).await;
+    let (project, prod) = (name("payments"), name("prod"));
+    let held = store
+        .set_hold(
+            &project,
+            &prod,
+            true,
+            &Audit::by("carol").because("incident 4411"),
+        )
+        .await
+        .unwrap();
+    let pause = held.hold.unwrap();
+    assert_eq!(
+        (pause.by.as_str(), pause.reason.as_deref()),
+        ("carol", Some("incident 4411"))
+    );
+    assert!(
+        store
+            .set_hold(&project, &prod, true, &Audit::by("carol"))
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already held")
+    );
+    assert!(
+        store
+            .set_hold(&project, &prod, false, &Audit::by("carol"))
+            .await
+            .unwrap()
+            .hold
+            .is_none()
+    );
+
+    let promotion = store
+        .enqueue(promote(&release, "prod", None), &Audit::by("alice"))
+        .await
+        .unwrap()
+        .0;
+    store.start_next(&project, &prod).await.unwrap().unwrap();
+    let requeued = store
+        .requeue_interrupted(&Audit::by("gantry").because("server restarted"))
+        .await
+        .unwrap();
+    assert_eq!(
+        requeued.iter().map(|p| (p.id, p.state)).collect::<Vec<_>>(),
+        [(promotion.id, PromotionState::Queued)]
+    );
+    assert_eq!(
+        store.start_next(&project, &prod).await.unwrap().unwrap().id,
+        promotion.id,
+        "first in line again"
+    );
+}
+
+pub async fn the_ledger_chains_every_change(store: &dyn Store) {
+    let release = setup(store).await;
+    let project = name("payments");
+    let promotion = store
+        .enqueue(
+            promote(&release, "dev", None),
+            &Audit::by("alice").because("ship it"),
+        )
+        .await
+        .unwrap()
+        .0;
+    store.start_next(&project, &name("dev")).await.unwrap();
+    store
+        .finish(
+            promotion.id,
+            Outcome::Succeeded {
+                expected_version: 0,
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+
+    let entries = store.ledger_entries(0, 100).await.unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "release.created",
+            "promotion.queued",
+            "promotion.running",
+            "promotion.succeeded"
+        ]
+    );
+    assert_eq!(entries[0].previous, hex::encode(GENESIS));
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1].sequence, pair[0].sequence + 1);
+        assert_eq!(pair[1].previous, hex::encode(pair[0].hash()));
+    }
+    assert_eq!(entries[1].reason.as_deref(), Some("ship it"));
+    assert_eq!(entries[1].actor, "alice");
+    let succeeded = &entries[3];
+    assert_eq!(succeeded.environment.as_deref(), Some("dev"));
+    assert_eq!(
+        succeeded.release.as_deref(),
+        Some(release.digest().as_str())
+    );
+    assert_eq!(
+        succeeded.digests["api"],
+        format!("sha256:{}", "a".repeat(64))
+    );
+    assert_eq!(store.ledger_entries(2, 1).await.unwrap()[0].sequence, 3);
+    gantry_store::ledger::export::verify_chain(&entries).unwrap();
+}
