@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{copy::CopyArgs, inspect::InspectArgs, tag::TagArgs};
+use crate::commands::{copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, tag::TagArgs};
 
 /// Every environment variable Gantry reads itself, in one place. (Credential files are
 /// found through `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME`,
@@ -60,4 +60,6 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Point new tags at what a reference names, inside its repository (no blob moves).
     Tag(TagArgs),
+    /// Work with Gantry's tamper-evident ledger (offline).
+    Ledger(LedgerArgs),
 }

@@ -2,6 +2,7 @@
 
 pub mod copy;
 pub mod inspect;
+pub mod ledger;
 pub mod tag;
 
 use gantry_core::Reference;
@@ -27,6 +28,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args, printer).await,
         Command::Inspect(args) => inspect::run(args, printer).await,
         Command::Tag(args) => tag::run(args, printer).await,
+        Command::Ledger(args) => ledger::run(args, printer),
     }
 }
 

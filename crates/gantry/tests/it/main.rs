@@ -7,4 +7,5 @@ mod copy;
 mod faults;
 mod inspect_tag;
 mod interop;
+mod ledger;
 mod support;
