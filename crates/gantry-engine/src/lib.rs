@@ -1,5 +1,9 @@
 //! Gantry's application layer: everything a request does, without HTTP.
 //!
-//! For now: reading project files into checked [`gantry_core::Project`]s.
+//! [`project_file`] reads project files into checked [`gantry_core::Project`]s;
+//! [`Engine`] creates releases, queues and runs promotions, and follows `track` bindings.
 
+mod engine;
 pub mod project_file;
+
+pub use engine::{Engine, EngineError, Event};

@@ -1,0 +1,528 @@
+//! The engine: release intake, the promotion queue of each environment, execution
+//! through gantry-oci, and `track` automation. Everything a request does, without HTTP.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use gantry_core::{
+    Binding, CredentialsRef, Environment, Name, Project, Reference, ReleaseContent, ReleaseId,
+    Repository,
+};
+use gantry_oci::{CopyOptions, Credentials, Endpoint, NoProgress, Registries};
+use gantry_store::store::{
+    Artifact, Audit, NewPromotion, NewRelease, Outcome, PromotionKind, PromotionRecord,
+    ReleaseRecord, Store, StoreError,
+};
+use tokio::sync::broadcast;
+
+/// Why the engine refused or failed a request, in words for the person who asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown project {0:?}")]
+    UnknownProject(String),
+    #[error("project {project} has no release {release:?}")]
+    UnknownRelease { project: Name, release: String },
+    /// The request is well formed but breaks a rule of the project.
+    #[error(transparent)]
+    Refused(#[from] gantry_core::Refusal),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("resolving {reference}: {error}")]
+    Registry {
+        reference: String,
+        error: gantry_oci::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Something that happened, for whoever listens (tests, the server's event stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// An environment's pointer moved to a release.
+    PointerMoved {
+        project: Name,
+        environment: Name,
+        release: ReleaseId,
+    },
+    /// A promotion ended without moving the pointer.
+    PromotionFailed {
+        project: Name,
+        environment: Name,
+        promotion: i64,
+        error: String,
+    },
+}
+
+/// The application: projects, a store, and registry access.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    registries: Registries,
+    projects: BTreeMap<Name, Project>,
+    events: broadcast::Sender<Event>,
+    /// Environments with a runner working their queue in this process.
+    running: Mutex<HashSet<(Name, Name)>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("projects", &self.inner.projects.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+const ENGINE: &str = "gantry";
+
+impl Engine {
+    /// Sets up every project's environments in the store and puts promotions that a
+    /// crash interrupted back in line, then starts working every queue.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        registries: Registries,
+        projects: Vec<Project>,
+    ) -> Result<Engine, EngineError> {
+        for project in &projects {
+            let names: Vec<Name> = project.environments().map(|e| e.name.clone()).collect();
+            store.ensure_environments(project.name(), &names).await?;
+        }
+        store
+            .requeue_interrupted(&Audit::by(ENGINE).because("the server restarted while it ran"))
+            .await?;
+        let (events, _) = broadcast::channel(1024);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                registries,
+                projects: projects
+                    .into_iter()
+                    .map(|p| (p.name().clone(), p))
+                    .collect(),
+                events,
+                running: Mutex::new(HashSet::new()),
+            }),
+        };
+        for project in engine.inner.projects.values() {
+            for environment in project.environments() {
+                engine.kick(project.name(), &environment.name);
+            }
+        }
+        Ok(engine)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn project(&self, name: &str) -> Result<&Project, EngineError> {
+        self.inner
+            .projects
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownProject(name.to_owned()))
+    }
+
+    /// Resolves every component's reference to a digest once, reads its labels, and
+    /// records the release; the same content again returns the existing release. A new
+    /// release enters the project's entry environments (unless held).
+    pub async fn create_release(
+        &self,
+        project: &str,
+        references: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
+        actor: &str,
+    ) -> Result<(ReleaseRecord, bool), EngineError> {
+        let project = self.project(project)?;
+        let given: Vec<&str> = references.keys().map(String::as_str).collect();
+        let expected: Vec<&str> = project.components().map(|c| c.name.as_str()).collect();
+        if given != expected {
+            return Err(EngineError::Invalid(format!(
+                "a release of {} names exactly its components ({}), got: {}",
+                project.name(),
+                expected.join(", "),
+                if given.is_empty() {
+                    "none".to_owned()
+                } else {
+                    given.join(", ")
+                }
+            )));
+        }
+        let mut artifacts = Vec::new();
+        for (component, text) in &references {
+            let reference: Reference = text.parse().map_err(|e: gantry_core::ReferenceError| {
+                EngineError::Invalid(format!("{component}: {e}"))
+            })?;
+            let inspection =
+                gantry_oci::inspect(&self.inner.registries, &Endpoint::new(reference), None)
+                    .await
+                    .map_err(|error| EngineError::Registry {
+                        reference: text.clone(),
+                        error,
+                    })?;
+            artifacts.push(Artifact {
+                component: component
+                    .parse()
+                    .map_err(|e: gantry_core::NameError| EngineError::Invalid(e.to_string()))?,
+                source: text.clone(),
+                digest: inspection.digest,
+                labels: inspection.labels,
+            });
+        }
+        let content = ReleaseContent {
+            project: project.name().clone(),
+            artifacts: artifacts
+                .iter()
+                .map(|a| (a.component.clone(), a.digest.clone()))
+                .collect(),
+        };
+        let release = NewRelease {
+            id: content.id(),
+            project: project.name().clone(),
+            artifacts,
+            labels,
+        };
+        let (record, created) = self
+            .inner
+            .store
+            .create_release(release, &Audit::by(actor))
+            .await?;
+        if created {
+            let entries: Vec<Name> = project
+                .entry_environments()
+                .map(|e| e.name.clone())
+                .collect();
+            for environment in entries {
+                self.enqueue_automatic(project, &environment, &record.id)
+                    .await?;
+            }
+        }
+        Ok((record, created))
+    }
+
+    /// Queues a promotion of `release` (id, prefix or alias) into `environment`, after
+    /// checking the project's rules. With an idempotency key, asking again returns the
+    /// promotion queued the first time.
+    pub async fn promote(
+        &self,
+        project: &str,
+        release: &str,
+        environment: &str,
+        actor: &str,
+        reason: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<PromotionRecord, EngineError> {
+        let project = self.project(project)?;
+        let record = self
+            .inner
+            .store
+            .find_release(project.name(), release)
+            .await?
+            .ok_or_else(|| EngineError::UnknownRelease {
+                project: project.name().clone(),
+                release: release.to_owned(),
+            })?;
+        if let Some(key) = &idempotency_key {
+            // A retried request must find its first answer even if the rules changed since.
+            if let Some(existing) = self
+                .lookup_idempotent(project, environment, &record, key)
+                .await?
+            {
+                return Ok(existing);
+            }
+        }
+        let current = self.current(project.name(), environment).await?;
+        let reached = self.inner.store.reached(project.name(), &record.id).await?;
+        let target =
+            project.check_promotion(environment, &record.id, current.as_ref(), &reached)?;
+        let mut audit = Audit::by(actor);
+        audit.reason = reason;
+        let (promotion, _) = self
+            .inner
+            .store
+            .enqueue(
+                NewPromotion {
+                    project: project.name().clone(),
+                    environment: target.name.clone(),
+                    release: record.id.clone(),
+                    kind: PromotionKind::Promote,
+                    idempotency_key,
+                },
+                &audit,
+            )
+            .await?;
+        self.kick(project.name(), &target.name);
+        Ok(promotion)
+    }
+
+    async fn lookup_idempotent(
+        &self,
+        project: &Project,
+        environment: &str,
+        release: &ReleaseRecord,
+        key: &str,
+    ) -> Result<Option<PromotionRecord>, EngineError> {
+        let Ok(environment) = environment.parse::<Name>() else {
+            return Ok(None);
+        };
+        let existing = self
+            .inner
+            .store
+            .promotions(project.name(), Some(&environment), 1000)
+            .await?
+            .into_iter()
+            .find(|p| p.idempotency_key.as_deref() == Some(key) && p.release == release.id);
+        Ok(existing)
+    }
+
+    async fn current(
+        &self,
+        project: &Name,
+        environment: &str,
+    ) -> Result<Option<ReleaseId>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .environments(project)
+            .await?
+            .into_iter()
+            .find(|e| e.name.as_str() == environment)
+            .and_then(|e| e.release))
+    }
+
+    /// Queues an automatic promotion unless the environment is held, already holds the
+    /// release, or the release has not reached all of its upstreams yet.
+    async fn enqueue_automatic(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: &ReleaseId,
+    ) -> Result<(), EngineError> {
+        let state = self
+            .inner
+            .store
+            .environments(project.name())
+            .await?
+            .into_iter()
+            .find(|e| &e.name == environment);
+        if state.as_ref().is_some_and(|s| s.hold.is_some()) {
+            tracing::info!(project = %project.name(), %environment, %release, "held: not following upstream");
+            return Ok(());
+        }
+        let reached = self.inner.store.reached(project.name(), release).await?;
+        let current = state.and_then(|s| s.release);
+        if project
+            .check_promotion(environment.as_str(), release, current.as_ref(), &reached)
+            .is_err()
+        {
+            return Ok(());
+        }
+        self.inner
+            .store
+            .enqueue(
+                NewPromotion {
+                    project: project.name().clone(),
+                    environment: environment.clone(),
+                    release: release.clone(),
+                    kind: PromotionKind::Automatic,
+                    idempotency_key: Some(format!("auto:{environment}:{}", release.digest())),
+                },
+                &Audit::by(ENGINE).because("tracking upstream"),
+            )
+            .await?;
+        self.kick(project.name(), environment);
+        Ok(())
+    }
+
+    /// Makes sure a runner works this environment's queue; at most one per process, and
+    /// the store lets only one promotion run per environment anywhere.
+    fn kick(&self, project: &Name, environment: &Name) {
+        let key = (project.clone(), environment.clone());
+        if !self.inner.running.lock().expect("lock").insert(key.clone()) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match engine.run_next(&key.0, &key.1).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(error) => {
+                        tracing::error!(project = %key.0, environment = %key.1, %error, "the promotion queue stopped");
+                        break;
+                    }
+                }
+            }
+            engine.inner.running.lock().expect("lock").remove(&key);
+            // Work queued between the last look and leaving the set would otherwise wait
+            // for the next kick: look once more now that the slot is free.
+            if let Ok(latest) = engine.inner.store.promotions(&key.0, Some(&key.1), 1).await {
+                if latest
+                    .first()
+                    .is_some_and(|p| p.state == gantry_core::PromotionState::Queued)
+                {
+                    engine.kick(&key.0, &key.1);
+                }
+            }
+        });
+    }
+
+    /// Runs the next queued promotion of an environment; `false` when there is none.
+    async fn run_next(&self, project: &Name, environment: &Name) -> Result<bool, EngineError> {
+        let Some(promotion) = self.inner.store.start_next(project, environment).await? else {
+            return Ok(false);
+        };
+        let project = self.project(project.as_str())?;
+        let target = project
+            .environment(environment.as_str())
+            .ok_or_else(|| EngineError::Invalid(format!("no environment {environment}")))?;
+        let version = self
+            .inner
+            .store
+            .environments(project.name())
+            .await?
+            .into_iter()
+            .find(|e| &e.name == environment)
+            .map_or(0, |e| e.version);
+        let outcome = match self.execute(project, target, &promotion).await {
+            Ok(()) => Outcome::Succeeded {
+                expected_version: version,
+            },
+            Err(error) => Outcome::Failed { error },
+        };
+        let finished = match self
+            .inner
+            .store
+            .finish(promotion.id, outcome.clone(), &Audit::by(ENGINE))
+            .await
+        {
+            Ok(finished) => finished,
+            Err(StoreError::Conflict(error)) => {
+                self.inner
+                    .store
+                    .finish(
+                        promotion.id,
+                        Outcome::Failed {
+                            error: error.clone(),
+                        },
+                        &Audit::by(ENGINE),
+                    )
+                    .await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        match (&outcome, finished.error) {
+            (Outcome::Succeeded { .. }, None) => {
+                let _ = self.inner.events.send(Event::PointerMoved {
+                    project: project.name().clone(),
+                    environment: environment.clone(),
+                    release: finished.release.clone(),
+                });
+                let downstream: Vec<Name> = project
+                    .downstream_of(environment.as_str())
+                    .filter(|e| e.binding == Binding::Track)
+                    .map(|e| e.name.clone())
+                    .collect();
+                for next in downstream {
+                    self.enqueue_automatic(project, &next, &finished.release)
+                        .await?;
+                }
+            }
+            (_, error) => {
+                let _ = self.inner.events.send(Event::PromotionFailed {
+                    project: project.name().clone(),
+                    environment: environment.clone(),
+                    promotion: promotion.id,
+                    error: error.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lands every component of the release in the environment's targets, digest-exact:
+    /// from the component's source for an entry environment, else from the first
+    /// upstream's target. Any failure leaves the pointer where it was.
+    async fn execute(
+        &self,
+        project: &Project,
+        environment: &Environment,
+        promotion: &PromotionRecord,
+    ) -> Result<(), String> {
+        let release = self
+            .inner
+            .store
+            .find_release(project.name(), promotion.release.digest().as_str())
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("release {} is gone", promotion.release))?;
+        let upstream = environment
+            .upstreams
+            .first()
+            .and_then(|u| project.environment(u.as_str()));
+        let source_credentials =
+            upstream.map_or(Ok(None), |u| credentials(u.credentials.as_ref()))?;
+        let target_credentials = credentials(environment.credentials.as_ref())?;
+        for artifact in &release.artifacts {
+            let target = &environment.targets[&artifact.component];
+            let source: Repository = match upstream {
+                Some(upstream) => upstream.targets[&artifact.component].repository.clone(),
+                None => project
+                    .component(artifact.component.as_str())
+                    .map(|c| c.source.clone())
+                    .ok_or_else(|| {
+                        format!("component {} is not in the project", artifact.component)
+                    })?,
+            };
+            let from = Endpoint::new(Reference::Registry(source.at_digest(&artifact.digest)))
+                .with_credentials(source_credentials.clone());
+            for tag in &target.tags {
+                let to = Endpoint::new(Reference::Registry(target.repository.at_tag(tag)))
+                    .with_credentials(target_credentials.clone());
+                let report = gantry_oci::copy(
+                    &self.inner.registries,
+                    &from,
+                    &to,
+                    &CopyOptions::default(),
+                    Arc::new(NoProgress),
+                )
+                .await
+                .map_err(|e| format!("{}: {e}", artifact.component))?;
+                if report.target_digest != artifact.digest {
+                    return Err(format!(
+                        "{}: {} holds {} after the copy, not {}",
+                        artifact.component, to.reference, report.target_digest, artifact.digest
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads an environment's registry credentials from where the project file says.
+fn credentials(reference: Option<&CredentialsRef>) -> Result<Option<Credentials>, String> {
+    let (text, from) = match reference {
+        None => return Ok(None),
+        Some(CredentialsRef::Env(variable)) => (
+            std::env::var(variable)
+                .map_err(|_| format!("credentials: environment variable {variable} is not set"))?,
+            format!("environment variable {variable}"),
+        ),
+        Some(CredentialsRef::File(path)) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("credentials: cannot read {path}: {e}"))?,
+            format!("file {path}"),
+        ),
+    };
+    Credentials::parse(text.trim())
+        .map(Some)
+        .map_err(|_| format!("credentials: {from} must hold USER:PASSWORD"))
+}

@@ -1,0 +1,354 @@
+//! The engine against real registries: a release flows dev → staging by itself and
+//! to prod when asked, every step digest-checked and in the ledger.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gantry_core::{Name, ReleaseId};
+use gantry_engine::{Engine, EngineError, Event, project_file};
+use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
+use gantry_store::sqlite::SqliteStore;
+use gantry_store::store::Store;
+use gantry_testkit::{ImageBuilder, Pusher, Registry, RegistryAuth, sha256_digest};
+
+struct World {
+    dev: Registry,
+    prod: Registry,
+    engine: Engine,
+    images: BTreeMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Two registries, an image per component in dev, and an engine on `SQLite`.
+async fn world(prod_password: Option<&str>) -> World {
+    let (dev, prod) = (
+        Registry::start().await,
+        Registry::start_with(RegistryAuth::Basic).await,
+    );
+    let mut images = BTreeMap::new();
+    for (seed, component) in [(1, "api"), (2, "worker")] {
+        let image = ImageBuilder::new(seed)
+            .label("org.opencontainers.image.revision", "4f2c1e9")
+            .build();
+        Pusher::new(&dev)
+            .push_image(&format!("payments/{component}"), Some("build-1"), &image)
+            .await;
+        images.insert(component.to_owned(), image.digest.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = dir.path().join("prod-creds");
+    std::fs::write(
+        &credentials,
+        format!(
+            "{}:{}\n",
+            prod.username(),
+            prod_password.unwrap_or(prod.password())
+        ),
+    )
+    .unwrap();
+    let (d, p) = (dev.host(), prod.host());
+    let yaml = format!(
+        "project: payments
+components:
+  api: {d}/payments/api
+  worker: {d}/payments/worker
+environments:
+  dev:
+    binding: track
+    strategy: retag
+    targets:
+      api: {{repository: {d}/payments/api}}
+      worker: {{repository: {d}/payments/worker}}
+  staging:
+    from: dev
+    binding: track
+    strategy: retag
+    targets:
+      api: {{repository: {d}/payments/api}}
+      worker: {{repository: {d}/payments/worker}}
+  prod:
+    from: staging
+    strategy: copy
+    credentials: {{file: {}}}
+    targets:
+      api: {{repository: {p}/payments/api, tags: [prod, stable]}}
+      worker: {{repository: {p}/payments/worker}}
+",
+        credentials.display()
+    );
+    let project = project_file::parse("payments.yaml", &yaml).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
+    let registries = Registries::new(
+        Client::new(ClientOptions::default()).unwrap(),
+        CredentialSources::from_files(vec![]),
+    );
+    let engine = Engine::start(store, registries, vec![project])
+        .await
+        .unwrap();
+    World {
+        dev,
+        prod,
+        engine,
+        images,
+        _dir: dir,
+    }
+}
+
+fn references(world: &World) -> BTreeMap<String, String> {
+    ["api", "worker"]
+        .into_iter()
+        .map(|c| {
+            (
+                c.to_owned(),
+                format!("{}/payments/{c}:build-1", world.dev.host()),
+            )
+        })
+        .collect()
+}
+
+/// Waits for the next event about `environment`, failing after a generous bound.
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    environment: &str,
+) -> Event {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            let name = match &event {
+                Event::PointerMoved { environment, .. }
+                | Event::PromotionFailed { environment, .. } => environment.as_str(),
+            };
+            if name == environment {
+                return event;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event for {environment}"))
+}
+
+async fn digest_at(registry: &Registry, repo: &str, tag: &str) -> Option<String> {
+    Pusher::new(registry)
+        .get_manifest(repo, tag)
+        .await
+        .map(|(_, bytes)| sha256_digest(&bytes))
+}
+
+fn moved(event: &Event) -> &ReleaseId {
+    match event {
+        Event::PointerMoved { release, .. } => release,
+        Event::PromotionFailed { error, .. } => panic!("promotion failed: {error}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_flows_through_its_environments() {
+    let world = world(None).await;
+    let mut events = world.engine.subscribe();
+    let labels = BTreeMap::from([("ci.run".to_owned(), "8812".to_owned())]);
+    let (release, created) = world
+        .engine
+        .create_release("payments", references(&world), labels.clone(), "ci")
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        release.artifacts[0].labels["org.opencontainers.image.revision"],
+        "4f2c1e9"
+    );
+
+    // dev, then staging follow by themselves; prod is pinned.
+    assert_eq!(moved(&next_event(&mut events, "dev").await), &release.id);
+    assert_eq!(
+        moved(&next_event(&mut events, "staging").await),
+        &release.id
+    );
+    for component in ["api", "worker"] {
+        for tag in ["dev", "staging"] {
+            assert_eq!(
+                digest_at(&world.dev, &format!("payments/{component}"), tag)
+                    .await
+                    .as_ref(),
+                Some(&world.images[component])
+            );
+        }
+    }
+    assert_eq!(digest_at(&world.prod, "payments/api", "prod").await, None);
+
+    let promotion = world
+        .engine
+        .promote(
+            "payments",
+            &release.alias,
+            "prod",
+            "alice",
+            Some("release 1.4.2".to_owned()),
+            Some("key-1".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved(&next_event(&mut events, "prod").await), &release.id);
+    assert_eq!(
+        digest_at(&world.prod, "payments/api", "stable")
+            .await
+            .as_ref(),
+        Some(&world.images["api"])
+    );
+    assert_eq!(
+        digest_at(&world.prod, "payments/worker", "prod")
+            .await
+            .as_ref(),
+        Some(&world.images["worker"])
+    );
+
+    // A retried request gets its first answer; a new one into the same place is refused.
+    let retried = world
+        .engine
+        .promote(
+            "payments",
+            &release.alias,
+            "prod",
+            "alice",
+            None,
+            Some("key-1".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(retried.id, promotion.id);
+    let again = world
+        .engine
+        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        again.to_string(),
+        format!("prod already holds release {}", release.id)
+    );
+    // The same content is the same release.
+    let (same, created) = world
+        .engine
+        .create_release("payments", references(&world), labels, "ci")
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(same.id, release.id);
+
+    let entries = world.engine.store().ledger_entries(0, 1000).await.unwrap();
+    gantry_store::ledger::export::verify_chain(&entries).unwrap();
+    let successes: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.action == "promotion.succeeded")
+        .map(|e| (e.environment.as_deref().unwrap(), e.actor.as_str()))
+        .collect();
+    assert_eq!(
+        successes,
+        [("dev", "gantry"), ("staging", "gantry"), ("prod", "gantry")]
+    );
+    let prod_queued = entries
+        .iter()
+        .find(|e| e.action == "promotion.queued" && e.environment.as_deref() == Some("prod"))
+        .unwrap();
+    assert_eq!(
+        (prod_queued.actor.as_str(), prod_queued.reason.as_deref()),
+        ("alice", Some("release 1.4.2"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_failures_change_nothing() {
+    let world = world(Some("wrong-password")).await;
+    let mut events = world.engine.subscribe();
+    let (release, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+
+    let cases: Vec<(Result<_, EngineError>, &str)> = vec![
+        (
+            world
+                .engine
+                .promote("shipping", &release.alias, "prod", "a", None, None)
+                .await,
+            "unknown project \"shipping\"",
+        ),
+        (
+            world
+                .engine
+                .promote("payments", "ffffffffff", "prod", "a", None, None)
+                .await,
+            "project payments has no release \"ffffffffff\"",
+        ),
+        (
+            world
+                .engine
+                .promote("payments", &release.alias, "qa", "a", None, None)
+                .await,
+            "project payments has no environment \"qa\"",
+        ),
+    ];
+    for (result, expect) in cases {
+        assert_eq!(result.unwrap_err().to_string(), expect);
+    }
+    let missing = world
+        .engine
+        .create_release(
+            "payments",
+            BTreeMap::from([("api".to_owned(), "x".to_owned())]),
+            BTreeMap::new(),
+            "ci",
+        )
+        .await;
+    assert!(
+        missing
+            .unwrap_err()
+            .to_string()
+            .contains("names exactly its components (api, worker), got: api")
+    );
+    let mut unknown = references(&world);
+    unknown.insert(
+        "worker".to_owned(),
+        format!("{}/payments/worker:nope", world.dev.host()),
+    );
+    let error = world
+        .engine
+        .create_release("payments", unknown, BTreeMap::new(), "ci")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not found (404)"), "{error}");
+
+    // Wrong registry credentials for prod: the promotion fails with the registry's
+    // answer and the pointer stays where it was.
+    let promotion = world
+        .engine
+        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .await
+        .unwrap();
+    match next_event(&mut events, "prod").await {
+        Event::PromotionFailed {
+            promotion: id,
+            error,
+            ..
+        } => {
+            assert_eq!(id, promotion.id);
+            assert!(error.contains("authentication failed (401)"), "{error}");
+        }
+        other @ Event::PointerMoved { .. } => panic!("expected a failure, got {other:?}"),
+    }
+    let prod = world
+        .engine
+        .store()
+        .environments(&"payments".parse::<Name>().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        prod.iter()
+            .find(|e| e.name.as_str() == "prod")
+            .unwrap()
+            .release,
+        None
+    );
+}
