@@ -262,6 +262,114 @@ impl Engine {
         Ok(promotion)
     }
 
+    /// Pauses (`hold = true`) or resumes automation for an environment, recorded with
+    /// who and why. On resume a `track` environment catches up with its upstream.
+    pub async fn set_hold(
+        &self,
+        project: &str,
+        environment: &str,
+        hold: bool,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
+        let project = self.project(project)?;
+        let target = project.environment(environment).ok_or_else(|| {
+            gantry_core::Refusal::UnknownEnvironment {
+                project: project.name().clone(),
+                environment: environment.to_owned(),
+            }
+        })?;
+        let mut audit = Audit::by(actor);
+        audit.reason = reason;
+        self.inner
+            .store
+            .set_hold(project.name(), &target.name, hold, &audit)
+            .await?;
+        if !hold && target.binding == Binding::Track {
+            for upstream in &target.upstreams {
+                if let Some(release) = self.current(project.name(), upstream.as_str()).await? {
+                    self.enqueue_automatic(project, &target.name, &release)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts back the release an environment held before the current one, or `to`, which
+    /// it must have held at some time. Recorded as a rollback.
+    pub async fn rollback(
+        &self,
+        project: &str,
+        environment: &str,
+        to: Option<&str>,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<PromotionRecord, EngineError> {
+        let project = self.project(project)?;
+        let target = project.environment(environment).ok_or_else(|| {
+            gantry_core::Refusal::UnknownEnvironment {
+                project: project.name().clone(),
+                environment: environment.to_owned(),
+            }
+        })?;
+        let history = self
+            .inner
+            .store
+            .promotions(project.name(), Some(&target.name), usize::MAX)
+            .await?;
+        let succeeded = || {
+            history
+                .iter()
+                .filter(|p| p.state == gantry_core::PromotionState::Succeeded)
+        };
+        let current = self.current(project.name(), environment).await?;
+        let release = match to {
+            Some(key) => {
+                let record = self.inner.store.find_release(project.name(), key).await?.ok_or_else(|| EngineError::UnknownRelease {
+                    project: project.name().clone(),
+                    release: key.to_owned(),
+                })?;
+                if !succeeded().any(|p| p.release == record.id) {
+                    return Err(EngineError::Invalid(format!(
+                        "{environment} never held release {}; roll back only to a release it ran before",
+                        record.id
+                    )));
+                }
+                record.id
+            }
+            None => succeeded()
+                .find(|p| Some(&p.release) == current.as_ref())
+                .and_then(|p| p.previous_release.clone())
+                .ok_or_else(|| EngineError::Invalid(format!("{environment} held nothing before its current release: nothing to roll back to")))?,
+        };
+        if current.as_ref() == Some(&release) {
+            return Err(gantry_core::Refusal::AlreadyHolds {
+                environment: target.name.clone(),
+                release,
+            }
+            .into());
+        }
+        let mut audit = Audit::by(actor);
+        audit.reason = reason;
+        let (promotion, _) = self
+            .inner
+            .store
+            .enqueue(
+                NewPromotion {
+                    project: project.name().clone(),
+                    environment: target.name.clone(),
+                    release,
+                    kind: PromotionKind::Rollback,
+                    idempotency_key: None,
+                },
+                &audit,
+            )
+            .await?;
+        self.kick(project.name(), &target.name);
+        Ok(promotion)
+    }
+
     async fn lookup_idempotent(
         &self,
         project: &Project,

@@ -352,3 +352,143 @@ async fn refusals_and_failures_change_nothing() {
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn holds_pause_automation_and_rollback_puts_back() {
+    let world = world(None).await;
+    let mut events = world.engine.subscribe();
+    let (first, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+
+    world
+        .engine
+        .set_hold(
+            "payments",
+            "staging",
+            true,
+            "carol",
+            Some("load test running".to_owned()),
+        )
+        .await
+        .unwrap();
+    let image = ImageBuilder::new(3).build();
+    Pusher::new(&world.dev)
+        .push_image("payments/api", Some("build-2"), &image)
+        .await;
+    let mut second_refs = references(&world);
+    second_refs.insert(
+        "api".to_owned(),
+        format!("{}/payments/api:build-2", world.dev.host()),
+    );
+    let (second, _) = world
+        .engine
+        .create_release("payments", second_refs, BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    assert_eq!(moved(&next_event(&mut events, "dev").await), &second.id);
+    let staging_now = || async {
+        let environments = world
+            .engine
+            .store()
+            .environments(&"payments".parse::<Name>().unwrap())
+            .await
+            .unwrap();
+        environments
+            .into_iter()
+            .find(|e| e.name.as_str() == "staging")
+            .unwrap()
+    };
+    let held = staging_now().await;
+    assert_eq!(
+        held.release.as_ref(),
+        Some(&first.id),
+        "a held environment does not follow"
+    );
+    assert_eq!(
+        held.hold.unwrap().reason.as_deref(),
+        Some("load test running")
+    );
+
+    world
+        .engine
+        .set_hold("payments", "staging", false, "carol", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        moved(&next_event(&mut events, "staging").await),
+        &second.id,
+        "resuming catches up"
+    );
+    assert_eq!(
+        digest_at(&world.dev, "payments/api", "staging").await,
+        Some(image.digest.clone())
+    );
+
+    let rollback = world
+        .engine
+        .rollback(
+            "payments",
+            "staging",
+            None,
+            "dave",
+            Some("error rate up".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rollback.kind.as_str(), &rollback.release),
+        ("rollback", &first.id)
+    );
+    assert_eq!(moved(&next_event(&mut events, "staging").await), &first.id);
+    assert_eq!(
+        digest_at(&world.dev, "payments/api", "staging")
+            .await
+            .as_ref(),
+        Some(&world.images["api"])
+    );
+
+    let same = world
+        .engine
+        .rollback("payments", "staging", Some(&first.alias), "dave", None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        same.to_string(),
+        format!("staging already holds release {}", first.id)
+    );
+    let never = world
+        .engine
+        .rollback("payments", "prod", Some(&first.alias), "dave", None)
+        .await
+        .unwrap_err();
+    assert!(
+        never.to_string().contains("prod never held release"),
+        "{never}"
+    );
+    let nothing = world
+        .engine
+        .rollback("payments", "prod", None, "dave", None)
+        .await
+        .unwrap_err();
+    assert!(
+        nothing.to_string().contains("nothing to roll back to"),
+        "{nothing}"
+    );
+    let actions: Vec<String> = world
+        .engine
+        .store()
+        .ledger_entries(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&"environment.held".to_owned())
+            && actions.contains(&"environment.unheld".to_owned())
+    );
+}
