@@ -18,7 +18,10 @@ use crate::store::{
 use crate::time;
 
 /// Migrations in order; each runs once, in its own transaction.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_tokens.sql")),
+];
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -865,6 +868,61 @@ impl Store for SqliteStore {
                         .map_err(|e| StoreError::Corrupt(format!("ledger entry: {e}")))
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn create_token(&self, name: &str, hash: &str, audit: &Audit) -> Result<()> {
+        let (name, hash, audit) = (name.to_owned(), hash.to_owned(), audit.clone());
+        self.transaction(move |transaction| {
+            let taken: bool = transaction
+                .query_row("SELECT EXISTS (SELECT 1 FROM tokens WHERE name = ?1)", [&name], |row| row.get(0))
+                .map_err(database)?;
+            if taken {
+                return Err(StoreError::Conflict(format!("a token named {name:?} exists already")));
+            }
+            transaction
+                .execute(
+                    "INSERT INTO tokens (name, hash, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+                    params![name, hash, time::now(), audit.actor],
+                )
+                .map_err(database)?;
+            append(
+                transaction,
+                Draft {
+                    audit: &audit,
+                    action: "token.created",
+                    project: "",
+                    environment: None,
+                    release: None,
+                    digests: BTreeMap::new(),
+                    reason: None,
+                    detail: json!({"token": name}),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<String>> {
+        let hash = hash.to_owned();
+        self.transaction(move |transaction| {
+            transaction
+                .query_row("SELECT name FROM tokens WHERE hash = ?1", [&hash], |row| {
+                    row.get(0)
+                })
+                .optional()
+                .map_err(database)
+        })
+        .await
+    }
+
+    async fn token_count(&self) -> Result<u64> {
+        self.transaction(move |transaction| {
+            transaction
+                .query_row("SELECT COUNT(*) FROM tokens", [], |row| row.get(0))
+                .map_err(database)
         })
         .await
     }

@@ -252,4 +252,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ledger entries with sequence greater than `after`, in order.
     async fn ledger_entries(&self, after: u64, limit: usize) -> Result<Vec<Entry>>;
+
+    /// Records an API token by the hash of its secret; names are unique.
+    async fn create_token(&self, name: &str, hash: &str, audit: &Audit) -> Result<()>;
+
+    /// The name of the token whose secret hashes to `hash`.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<String>>;
+
+    async fn token_count(&self) -> Result<u64>;
 }

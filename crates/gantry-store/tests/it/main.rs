@@ -48,6 +48,12 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test]
+            async fn tokens_are_kept_by_hash() {
+                let (store, _guard) = $open;
+                suite::tokens_are_kept_by_hash(&store).await;
+            }
+
+            #[tokio::test]
             async fn the_ledger_chains_every_change() {
                 let (store, _guard) = $open;
                 suite::the_ledger_chains_every_change(&store).await;

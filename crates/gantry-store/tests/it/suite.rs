@@ -400,3 +400,35 @@ pub async fn the_ledger_chains_every_change(store: &dyn Store) {
     assert_eq!(store.ledger_entries(2, 1).await.unwrap()[0].sequence, 3);
     gantry_store::ledger::export::verify_chain(&entries).unwrap();
 }
+
+pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
+    assert_eq!(store.token_count().await.unwrap(), 0);
+    store
+        .create_token("admin", &"ab".repeat(32), &Audit::by("gantry"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .token_by_hash(&"ab".repeat(32))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("admin")
+    );
+    assert_eq!(store.token_by_hash(&"cd".repeat(32)).await.unwrap(), None);
+    let twice = store
+        .create_token("admin", &"ef".repeat(32), &Audit::by("gantry"))
+        .await
+        .unwrap_err();
+    assert!(twice.to_string().contains("exists already"), "{twice}");
+    assert_eq!(store.token_count().await.unwrap(), 1);
+    let entries = store.ledger_entries(0, 10).await.unwrap();
+    assert_eq!(entries.last().unwrap().action, "token.created");
+    assert!(
+        !entries.iter().any(|e| e
+            .canonical_bytes()
+            .windows(64)
+            .any(|w| w == "ab".repeat(32).as_bytes())),
+        "no hash in the ledger"
+    );
+}

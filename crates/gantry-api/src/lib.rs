@@ -1,0 +1,162 @@
+//! The wire types of Gantry's HTTP API under `/api/v1`: what clients send and receive.
+//!
+//! Requests refuse unknown fields, so a typo is named in the error instead of ignored.
+//! Responses only ever gain fields; readers ignore the ones they do not know.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Every error: a stable code, a message for people, and the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// `POST /api/v1/projects/{project}/releases`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    /// Component name → reference (tag or digest) to resolve once.
+    pub components: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `POST /api/v1/projects/{project}/promotions` (send an `Idempotency-Key` header to make
+/// retries safe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePromotion {
+    /// Release id, id prefix or alias.
+    pub release: String,
+    pub environment: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/projects/{project}/environments/{environment}/hold` (and `/unhold`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hold {
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/projects/{project}/environments/{environment}/rollback`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The release to put back; by default the one held before the current one.
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/tokens`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+}
+
+/// The answer to `POST /api/v1/tokens`: the token is shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenCreated {
+    pub name: String,
+    pub token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub component: String,
+    pub source: String,
+    pub digest: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub alias: String,
+    pub project: String,
+    pub artifacts: Vec<Artifact>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub created_at: String,
+    pub created_by: String,
+    /// Whether this request created it (false: the same content existed already).
+    #[serde(default)]
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub id: i64,
+    pub project: String,
+    pub environment: String,
+    pub release: String,
+    pub release_alias: String,
+    /// promote | rollback | automatic
+    pub kind: String,
+    /// queued | running | succeeded | failed | cancelled | superseded
+    pub state: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub started_at: Option<String>,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub previous_release: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldState {
+    pub by: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub since: String,
+}
+
+/// One environment on the status board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentStatus {
+    pub name: String,
+    pub binding: String,
+    pub strategy: String,
+    #[serde(default)]
+    pub upstreams: Vec<String>,
+    #[serde(default)]
+    pub release: Option<String>,
+    #[serde(default)]
+    pub release_alias: Option<String>,
+    /// Component → digest of the release held.
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub moved_by: Option<String>,
+    #[serde(default)]
+    pub hold: Option<HoldState>,
+    /// Promotions queued or running here, oldest first.
+    #[serde(default)]
+    pub pending: Vec<Promotion>,
+}
+
+/// `GET /api/v1/projects/{project}/status`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    pub project: String,
+    pub environments: Vec<EnvironmentStatus>,
+}
