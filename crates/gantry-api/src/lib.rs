@@ -3,6 +3,8 @@
 //! Requests refuse unknown fields, so a typo is named in the error instead of ignored.
 //! Responses only ever gain fields; readers ignore the ones they do not know.
 
+pub mod client;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,12 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::commands::{copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, tag::TagArgs};
+use crate::commands::board::{HistoryArgs, StatusArgs};
+use crate::commands::promote::{HoldArgs, PromoteArgs, RollbackArgs};
+use crate::commands::{
+    copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, release::ReleaseArgs,
+    serve::ServeArgs, tag::TagArgs, token::TokenArgs,
+};
 
 /// Every environment variable Gantry reads itself, in one place. (Credential files are
 /// found through `REGISTRY_AUTH_FILE`, `DOCKER_CONFIG`, `XDG_RUNTIME_DIR` and `HOME`,
@@ -27,7 +32,7 @@ a manifest, checks every digest it writes, and carries signatures, SBOMs and att
   oci:DIR[:tag][@digest]            an OCI image layout directory\n\n\
 Credentials come from --src-creds/--dest-creds/--creds, else $REGISTRY_AUTH_FILE, \
 containers' auth.json, or $DOCKER_CONFIG/config.json (~/.docker/config.json), including credsStore and credHelpers.\n\n\
-Exit codes: 0 done, 1 refused or failed, 2 usage error."
+Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 server unreachable."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -62,4 +67,22 @@ pub enum Command {
     Tag(TagArgs),
     /// Work with Gantry's tamper-evident ledger (offline).
     Ledger(LedgerArgs),
+    /// Run the Gantry server: projects, releases, promotions and the ledger, over HTTP.
+    Serve(ServeArgs),
+    /// Create or show releases (talks to the server).
+    Release(ReleaseArgs),
+    /// Promote a release into an environment (talks to the server).
+    Promote(PromoteArgs),
+    /// Put back the release an environment held before, or a named one.
+    Rollback(RollbackArgs),
+    /// Pause automation for an environment, with a reason.
+    Hold(HoldArgs),
+    /// Resume automation for an environment.
+    Unhold(HoldArgs),
+    /// The board: which release each environment holds, since when, by whom, what waits.
+    Status(StatusArgs),
+    /// Promotions into a project's environments, newest first.
+    History(HistoryArgs),
+    /// Create API tokens.
+    Token(TokenArgs),
 }

@@ -10,6 +10,7 @@ mod commands;
 mod printer;
 mod progress;
 mod registry_args;
+mod server_args;
 
 use cli::Cli;
 
@@ -17,6 +18,7 @@ use cli::Cli;
 pub(crate) mod exit {
     pub const FAILED: u8 = 1;
     pub const USAGE: u8 = 2;
+    pub const UNREACHABLE: u8 = 3;
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,11 @@ fn main() -> ExitCode {
         Err(error) => {
             let code = if error.downcast_ref::<commands::UsageError>().is_some() {
                 exit::USAGE
+            } else if matches!(
+                error.downcast_ref(),
+                Some(gantry_api::client::ClientError::Unreachable { .. })
+            ) {
+                exit::UNREACHABLE
             } else {
                 exit::FAILED
             };

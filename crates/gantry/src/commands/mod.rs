@@ -1,9 +1,14 @@
 //! One file per command; each turns its flags into settings and calls one library function.
 
+pub mod board;
 pub mod copy;
 pub mod inspect;
 pub mod ledger;
+pub mod promote;
+pub mod release;
+pub mod serve;
 pub mod tag;
+pub mod token;
 
 use gantry_core::Reference;
 use gantry_oci::Credentials;
@@ -29,6 +34,15 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args, printer).await,
         Command::Tag(args) => tag::run(args, printer).await,
         Command::Ledger(args) => ledger::run(args, printer),
+        Command::Serve(args) => serve::run(args, printer).await,
+        Command::Release(args) => release::run(args, printer).await,
+        Command::Promote(args) => promote::promote(args, printer).await,
+        Command::Rollback(args) => promote::rollback(args, printer).await,
+        Command::Hold(args) => promote::hold(args, printer, true).await,
+        Command::Unhold(args) => promote::hold(args, printer, false).await,
+        Command::Status(args) => board::status(args, printer).await,
+        Command::History(args) => board::history(args, printer).await,
+        Command::Token(args) => token::run(args, printer).await,
     }
 }
 

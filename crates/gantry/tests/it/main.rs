@@ -8,4 +8,5 @@ mod faults;
 mod inspect_tag;
 mod interop;
 mod ledger;
+mod server;
 mod support;

@@ -1,0 +1,280 @@
+//! A typed client for `/api/v1`.
+
+use std::fmt;
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{
+    CreatePromotion, CreateRelease, CreateToken, ErrorBody, Hold, Promotion, Release, Rollback,
+    Status, TokenCreated,
+};
+
+/// Why a call did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No HTTP answer at all: the server is down, or the URL is wrong.
+    #[error("cannot reach the Gantry server at {url}: {detail}")]
+    Unreachable { url: String, detail: String },
+    /// The server answered with an error.
+    #[error("{}{}", .body.message, .body.field.as_ref().map(|f| format!(" (field {f})")).unwrap_or_default())]
+    Api { status: u16, body: ErrorBody },
+    #[error("the server's answer to {what} is not what this client expects: {detail}")]
+    Decode { what: String, detail: String },
+}
+
+/// A server URL and a token. `Debug` never shows the token.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn segment(text: &str) -> String {
+    // Names are checked server-side; keep paths well-formed whatever the caller passes.
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
+                c.to_string()
+            } else {
+                format!("%{:02X}", u32::from(c))
+            }
+        })
+        .collect()
+}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::builder()
+                .user_agent(concat!("gantry/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        headers: &[(&str, &str)],
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(body).expect("wire types serialize"));
+        }
+        let response = request.send().await.map_err(|e| ClientError::Unreachable {
+            url: self.base.clone(),
+            detail: error_chain(&e),
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                url: self.base.clone(),
+                detail: error_chain(&e),
+            })?;
+        if !status.is_success() {
+            let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
+                code: "http".to_owned(),
+                message: format!("{path}: the server answered {status}"),
+                field: None,
+            });
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                body,
+            });
+        }
+        let text = if status == StatusCode::NO_CONTENT {
+            "null"
+        } else {
+            text.as_str()
+        };
+        serde_json::from_str(text).map_err(|e| ClientError::Decode {
+            what: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub async fn create_release(
+        &self,
+        project: &str,
+        request: &CreateRelease,
+    ) -> Result<Release, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/projects/{}/releases", segment(project)),
+            Some(request),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn release(&self, project: &str, release: &str) -> Result<Release, ClientError> {
+        self.call(
+            Method::GET,
+            &format!(
+                "/api/v1/projects/{}/releases/{}",
+                segment(project),
+                segment(release)
+            ),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn promote(
+        &self,
+        project: &str,
+        request: &CreatePromotion,
+        idempotency_key: &str,
+    ) -> Result<Promotion, ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/projects/{}/promotions", segment(project)),
+            Some(request),
+            &[("idempotency-key", idempotency_key)],
+        )
+        .await
+    }
+
+    pub async fn promotion(&self, project: &str, id: i64) -> Result<Promotion, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/projects/{}/promotions/{id}", segment(project)),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn history(
+        &self,
+        project: &str,
+        environment: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Promotion>, ClientError> {
+        let filter = environment
+            .map(|e| format!("&environment={}", segment(e)))
+            .unwrap_or_default();
+        self.call(
+            Method::GET,
+            &format!(
+                "/api/v1/projects/{}/promotions?limit={limit}{filter}",
+                segment(project)
+            ),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn status(&self, project: &str) -> Result<Status, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/projects/{}/status", segment(project)),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+
+    pub async fn hold(
+        &self,
+        project: &str,
+        environment: &str,
+        hold: bool,
+        request: &Hold,
+    ) -> Result<(), ClientError> {
+        let verb = if hold { "hold" } else { "unhold" };
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/environments/{}/{verb}",
+                segment(project),
+                segment(environment)
+            ),
+            Some(request),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn rollback(
+        &self,
+        project: &str,
+        environment: &str,
+        request: &Rollback,
+    ) -> Result<Promotion, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/environments/{}/rollback",
+                segment(project),
+                segment(environment)
+            ),
+            Some(request),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn create_token(&self, request: &CreateToken) -> Result<TokenCreated, ClientError> {
+        self.call(Method::POST, "/api/v1/tokens", Some(request), &[])
+            .await
+    }
+
+    /// Raw ledger entries (JSON values) after a sequence number.
+    pub async fn ledger(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/ledger?after={after}&limit={limit}"),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,111 @@
+//! `gantry status` and `gantry history`: what is where, and how it got there.
+
+use std::fmt::Write as _;
+
+use clap::Args;
+
+use crate::printer::Printer;
+use crate::server_args::ServerArgs;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub project: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[arg(long)]
+    pub project: String,
+    /// Only this environment.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+fn short(digest: &str) -> &str {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    &hex[..hex.len().min(12)]
+}
+
+pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
+    let board = args.server.client().status(&args.project).await?;
+    let mut text = format!(
+        "{:<14} {:<6} {:<12} {:<25} {:<12} {}\n",
+        "ENVIRONMENT", "BIND", "RELEASE", "SINCE", "BY", "PENDING"
+    );
+    for environment in &board.environments {
+        let pending: Vec<String> = environment
+            .pending
+            .iter()
+            .map(|p| format!("{} {} ({})", p.release_alias, p.state, p.kind))
+            .collect();
+        let _ = writeln!(
+            text,
+            "{:<14} {:<6} {:<12} {:<25} {:<12} {}",
+            environment.name,
+            environment.binding,
+            environment.release_alias.as_deref().unwrap_or("-"),
+            environment.since.as_deref().unwrap_or("-"),
+            environment.moved_by.as_deref().unwrap_or("-"),
+            if pending.is_empty() {
+                "-".to_owned()
+            } else {
+                pending.join(", ")
+            }
+        );
+        for (component, digest) in &environment.digests {
+            let _ = writeln!(text, "  {component:<12} {}", short(digest));
+        }
+        if let Some(hold) = &environment.hold {
+            let _ = writeln!(
+                text,
+                "  held by {} since {}{}",
+                hold.by,
+                hold.since,
+                hold.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    printer.result(&text, &serde_json::to_value(&board)?);
+    Ok(())
+}
+
+pub async fn history(args: HistoryArgs, printer: &Printer) -> anyhow::Result<()> {
+    let promotions = args
+        .server
+        .client()
+        .history(&args.project, args.environment.as_deref(), args.limit)
+        .await?;
+    let mut text = format!(
+        "{:<6} {:<14} {:<12} {:<10} {:<10} {:<25} {}\n",
+        "ID", "ENVIRONMENT", "RELEASE", "KIND", "STATE", "REQUESTED", "BY"
+    );
+    for p in &promotions {
+        let _ = writeln!(
+            text,
+            "{:<6} {:<14} {:<12} {:<10} {:<10} {:<25} {}{}",
+            p.id,
+            p.environment,
+            p.release_alias,
+            p.kind,
+            p.state,
+            p.requested_at,
+            p.requested_by,
+            p.error
+                .as_deref()
+                .map(|e| format!("  error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    printer.result(&text, &serde_json::to_value(&promotions)?);
+    Ok(())
+}

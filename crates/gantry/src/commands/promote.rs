@@ -1,0 +1,184 @@
+//! `gantry promote`, `gantry rollback`, `gantry hold` and `gantry unhold`.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use gantry_api::client::Client;
+use gantry_api::{CreatePromotion, Hold, Promotion, Rollback};
+
+use crate::printer::Printer;
+use crate::server_args::ServerArgs;
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  gantry promote --project payments --release 3f9a2c1e07 --to prod --wait --reason \"release 1.4.2\"\n\n\
+The request carries an idempotency key (random, or --idempotency-key): a retried request never promotes twice."
+)]
+pub struct PromoteArgs {
+    #[arg(long)]
+    pub project: String,
+    /// Release id, id prefix or alias.
+    #[arg(long)]
+    pub release: String,
+    /// The environment to promote into.
+    #[arg(long = "to", value_name = "ENV")]
+    pub environment: String,
+    /// Why, for the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Wait until the promotion ends; exit 1 if it fails.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds to wait at most with --wait.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Makes retries of this request (e.g. a CI job run again) return the first promotion.
+    #[arg(long, value_name = "KEY", env = "GANTRY_IDEMPOTENCY_KEY")]
+    pub idempotency_key: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[arg(long)]
+    pub project: String,
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// The release to put back (default: the one held before the current one).
+    #[arg(long, value_name = "RELEASE")]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HoldArgs {
+    #[arg(long)]
+    pub project: String,
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Why, recorded with who.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    hex::encode(bytes)
+}
+
+pub async fn promote(args: PromoteArgs, printer: &Printer) -> anyhow::Result<()> {
+    let client = args.server.client();
+    let key = args.idempotency_key.unwrap_or_else(random_key);
+    let request = CreatePromotion {
+        release: args.release,
+        environment: args.environment,
+        reason: args.reason,
+    };
+    // The same key on every try: a request lost on the way never promotes twice.
+    let mut attempt = 0;
+    let promotion = loop {
+        attempt += 1;
+        match client.promote(&args.project, &request, &key).await {
+            Err(gantry_api::client::ClientError::Unreachable { .. }) if attempt < 3 => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            other => break other?,
+        }
+    };
+    finish(&client, printer, promotion, args.wait, args.timeout).await
+}
+
+pub async fn rollback(args: RollbackArgs, printer: &Printer) -> anyhow::Result<()> {
+    let client = args.server.client();
+    let promotion = client
+        .rollback(
+            &args.project,
+            &args.environment,
+            &Rollback {
+                to: args.to,
+                reason: args.reason,
+            },
+        )
+        .await?;
+    finish(&client, printer, promotion, args.wait, args.timeout).await
+}
+
+pub async fn hold(args: HoldArgs, printer: &Printer, hold: bool) -> anyhow::Result<()> {
+    let client = args.server.client();
+    client
+        .hold(
+            &args.project,
+            &args.environment,
+            hold,
+            &Hold {
+                reason: args.reason,
+            },
+        )
+        .await?;
+    let verb = if hold {
+        "held: automation paused"
+    } else {
+        "resumed: automation follows upstream again"
+    };
+    printer.result(
+        &format!("{} {verb}\n", args.environment),
+        &serde_json::json!({"project": args.project, "environment": args.environment, "held": hold}),
+    );
+    Ok(())
+}
+
+/// Prints the promotion; with `wait`, first follows it until it ends.
+async fn finish(
+    client: &Client,
+    printer: &Printer,
+    mut promotion: Promotion,
+    wait: bool,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    if wait {
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        while matches!(promotion.state.as_str(), "queued" | "running") {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "promotion {} is still {} after {timeout} s",
+                promotion.id,
+                promotion.state
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            promotion = client.promotion(&promotion.project, promotion.id).await?;
+        }
+    }
+    let mut text = format!(
+        "promotion {} of release {} into {}: {}\n",
+        promotion.id, promotion.release_alias, promotion.environment, promotion.state
+    );
+    if let Some(error) = &promotion.error {
+        text.push_str("error: ");
+        text.push_str(error);
+        text.push('\n');
+    }
+    printer.result(&text, &serde_json::to_value(&promotion)?);
+    anyhow::ensure!(
+        !wait || promotion.state == "succeeded",
+        "promotion {} {}{}",
+        promotion.id,
+        promotion.state,
+        promotion
+            .error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    Ok(())
+}

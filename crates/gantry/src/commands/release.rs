@@ -1,0 +1,103 @@
+//! `gantry release create|show`
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use clap::{Args, Subcommand};
+use gantry_api::{CreateRelease, Release};
+
+use super::UsageError;
+use crate::printer::Printer;
+use crate::server_args::ServerArgs;
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    #[command(subcommand)]
+    pub command: ReleaseCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Resolve every component's reference to a digest once and record an immutable
+    /// release. The same digests again return the existing release.
+    #[command(
+        after_help = "Example:\n  gantry release create --project payments api=registry.dev/payments/api:sha-4f2c1e9 \\\n      worker=registry.dev/payments/worker:sha-4f2c1e9 --label ci.run=8812"
+    )]
+    Create {
+        #[arg(long)]
+        project: String,
+        /// COMPONENT=REFERENCE for every component of the project.
+        #[arg(required = true, value_name = "COMPONENT=REF")]
+        components: Vec<String>,
+        /// KEY=VALUE metadata (a CI run, a ticket). Repeatable.
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
+    },
+    /// Show a release by id, id prefix or alias.
+    Show {
+        #[arg(long)]
+        project: String,
+        release: String,
+    },
+}
+
+fn pairs(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>, UsageError> {
+    let mut map = BTreeMap::new();
+    for item in items {
+        let (key, value) = item
+            .split_once('=')
+            .filter(|(key, _)| !key.is_empty())
+            .ok_or_else(|| UsageError(format!("{flag} {item:?}: expected KEY=VALUE")))?;
+        if map.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(UsageError(format!("{flag}: {key} is given twice")));
+        }
+    }
+    Ok(map)
+}
+
+pub async fn run(args: ReleaseArgs, printer: &Printer) -> anyhow::Result<()> {
+    let client = args.server.client();
+    let release = match args.command {
+        ReleaseCommand::Create {
+            project,
+            components,
+            labels,
+        } => {
+            let request = CreateRelease {
+                components: pairs("COMPONENT=REF", &components)?,
+                labels: pairs("--label", &labels)?,
+            };
+            client.create_release(&project, &request).await?
+        }
+        ReleaseCommand::Show { project, release } => client.release(&project, &release).await?,
+    };
+    printer.result(&describe(&release), &serde_json::to_value(&release)?);
+    Ok(())
+}
+
+pub fn describe(release: &Release) -> String {
+    let mut text = format!(
+        "release {}{}\nid      {}\ncreated {} by {}\n",
+        release.alias,
+        if release.created { " (new)" } else { "" },
+        release.id,
+        release.created_at,
+        release.created_by
+    );
+    for artifact in &release.artifacts {
+        let _ = writeln!(
+            text,
+            "  {:<12} {}  from {}",
+            artifact.component, artifact.digest, artifact.source
+        );
+        if let Some(revision) = artifact.labels.get("org.opencontainers.image.revision") {
+            let _ = writeln!(text, "  {:<12} revision {revision}", "");
+        }
+    }
+    for (key, value) in &release.labels {
+        let _ = writeln!(text, "  label {key}={value}");
+    }
+    text
+}
