@@ -73,6 +73,26 @@ impl Client {
         body: Option<&impl Serialize>,
         headers: &[(&str, &str)],
     ) -> Result<T, ClientError> {
+        let (status, text) = self.send(method, path, body, headers).await?;
+        let text = if status == StatusCode::NO_CONTENT {
+            "null"
+        } else {
+            text.as_str()
+        };
+        serde_json::from_str(text).map_err(|e| ClientError::Decode {
+            what: path.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Sends a request: a success's status and body, or the server's error.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+        headers: &[(&str, &str)],
+    ) -> Result<(StatusCode, String), ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -109,15 +129,7 @@ impl Client {
                 body,
             });
         }
-        let text = if status == StatusCode::NO_CONTENT {
-            "null"
-        } else {
-            text.as_str()
-        };
-        serde_json::from_str(text).map_err(|e| ClientError::Decode {
-            what: path.to_owned(),
-            detail: e.to_string(),
-        })
+        Ok((status, text))
     }
 
     pub async fn create_release(
@@ -247,6 +259,24 @@ impl Client {
     pub async fn create_token(&self, request: &CreateToken) -> Result<TokenCreated, ClientError> {
         self.call(Method::POST, "/api/v1/tokens", Some(request), &[])
             .await
+    }
+
+    /// The whole ledger as a JSON Lines export with a freshly signed checkpoint.
+    pub async fn ledger_export(&self) -> Result<String, ClientError> {
+        Ok(self
+            .send(Method::GET, "/api/v1/ledger/export", None::<&()>, &[])
+            .await?
+            .1)
+    }
+
+    /// The server's ledger verifier key (`NAME+KEYID+BASE64`).
+    pub async fn ledger_key(&self) -> Result<String, ClientError> {
+        Ok(self
+            .send(Method::GET, "/api/v1/ledger/key", None::<&()>, &[])
+            .await?
+            .1
+            .trim()
+            .to_owned())
     }
 
     /// Raw ledger entries (JSON values) after a sequence number.

@@ -6,6 +6,8 @@ mod error;
 mod routes;
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -13,6 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use gantry_engine::Engine;
+use gantry_store::ledger::SigningKey;
 
 pub use auth::{hash as hash_token, new_token};
 
@@ -20,6 +23,36 @@ pub use auth::{hash as hash_token, new_token};
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub engine: Engine,
+    /// Signs ledger checkpoints.
+    pub ledger_key: Arc<SigningKey>,
+}
+
+/// The origin line of this server's ledger checkpoints.
+pub const LEDGER_ORIGIN: &str = "gantry/ledger";
+
+/// Loads the ledger signing key from `path`, creating it (readable by its owner only)
+/// on the first start. Its verifier key is what auditors trust.
+pub fn load_or_create_ledger_key(path: &Path) -> std::io::Result<SigningKey> {
+    let invalid = |e: gantry_store::ledger::NoteError| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => SigningKey::from_skey_string(text.trim()).map_err(invalid),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = gantry_store::ledger::note::generate("gantry-ledger").map_err(invalid)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(path)?;
+            std::io::Write::write_all(&mut file, format!("{}\n", key.to_skey_string()).as_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Request bodies above this are refused with 413 before they are parsed.
@@ -27,8 +60,11 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn router(engine: Engine) -> Router {
-    let state = AppState { engine };
+pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
+    let state = AppState {
+        engine,
+        ledger_key: Arc::new(ledger_key),
+    };
     let api = Router::new()
         .route("/projects/{project}/releases", post(routes::create_release))
         .route(
@@ -58,6 +94,8 @@ pub fn router(engine: Engine) -> Router {
         )
         .route("/tokens", post(routes::create_token))
         .route("/ledger", get(routes::ledger))
+        .route("/ledger/export", get(routes::ledger_export))
+        .route("/ledger/key", get(routes::ledger_key))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -89,9 +127,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
+    ledger_key: SigningKey,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
+    axum::serve(listener, router(engine, ledger_key))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -421,3 +421,57 @@ pub async fn ledger(
         .await?;
     Ok(Json(entries))
 }
+
+/// The verifier key auditors pass to `gantry ledger verify --key`.
+pub async fn ledger_key(State(state): State<AppState>) -> String {
+    format!("{}\n", state.ledger_key.verifier_key().to_vkey_string())
+}
+
+/// The whole ledger as a JSON Lines export, ending with a checkpoint signed now over
+/// every entry in it.
+pub async fn ledger_export(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    use gantry_store::ledger::export::ExportWriter;
+    use gantry_store::ledger::merkle::{Tree, leaf_hash};
+    use gantry_store::ledger::note::{Checkpoint, sign};
+
+    let io = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("writing the export: {e}"),
+            None,
+        )
+    };
+    let mut writer = ExportWriter::new(
+        Vec::new(),
+        crate::LEDGER_ORIGIN,
+        &state.ledger_key.verifier_key(),
+    )
+    .map_err(io)?;
+    let mut tree = Tree::new();
+    let mut after = 0;
+    loop {
+        let page = state.engine.store().ledger_entries(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.sequence;
+        for entry in &page {
+            tree.push(leaf_hash(&entry.canonical_bytes()));
+            writer.entry(entry).map_err(io)?;
+        }
+    }
+    if tree.size() > 0 {
+        let checkpoint = Checkpoint {
+            origin: crate::LEDGER_ORIGIN.to_owned(),
+            size: tree.size(),
+            root: tree.root(),
+        };
+        writer
+            .checkpoint(&sign(&checkpoint, &state.ledger_key))
+            .map_err(io)?;
+    }
+    let body = writer.finish().map_err(io)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        body,
+    ))
+}

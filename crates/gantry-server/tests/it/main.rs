@@ -67,7 +67,8 @@ environments:
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gantry_server::serve(listener, engine.clone(), async {
+    let key = gantry_server::load_or_create_ledger_key(&dir.path().join("ledger.key")).unwrap();
+    tokio::spawn(gantry_server::serve(listener, engine.clone(), key, async {
         let _ = stopped.await;
     }));
     Server {
@@ -228,6 +229,25 @@ async fn promote_through_the_api() {
             .get_manifest("payments/api", "prod")
             .await
             .is_some()
+    );
+
+    let export = server
+        .http
+        .get(format!("{}/api/v1/ledger/export", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (_, vkey) = server.get("/api/v1/ledger/key").await;
+    let vkey = gantry_store::ledger::VerifierKey::parse(vkey.as_str().unwrap().trim()).unwrap();
+    let summary =
+        gantry_store::ledger::export::verify_export(export.as_bytes(), Some(&vkey)).unwrap();
+    assert!(
+        summary.key_trusted && summary.entries > 5 && summary.signed_entries == summary.entries,
+        "{summary:?}"
     );
 
     let (status, created) = server.post("/api/v1/tokens", json!({"name": "ci"})).await;

@@ -11,11 +11,14 @@ use serde_json::json;
 
 use super::UsageError;
 use crate::printer::Printer;
+use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
 pub struct LedgerArgs {
     #[command(subcommand)]
     pub command: LedgerCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,11 +38,40 @@ Exits 1 and names the first entry or checkpoint that breaks."
         #[arg(long, value_name = "VKEY", env = "GANTRY_LEDGER_KEY")]
         key: Option<String>,
     },
+    /// Download the server's whole ledger, with a checkpoint signed now (talks to the server).
+    #[command(
+        after_help = "Example:\n  gantry ledger export --out ledger.jsonl && gantry ledger verify --key \"$(gantry ledger key)\" ledger.jsonl"
+    )]
+    Export {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Print the server's ledger verifier key, for `gantry ledger verify --key`.
+    Key,
 }
 
-pub fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
+pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
     match args.command {
         LedgerCommand::Verify { file, key } => verify(&file, key.as_deref(), printer),
+        LedgerCommand::Export { out } => {
+            let export = args.server.client().ledger_export().await?;
+            std::fs::write(&out, &export).with_context(|| format!("writing {}", out.display()))?;
+            let entries = export
+                .lines()
+                .filter(|l| l.starts_with("{\"entry\""))
+                .count();
+            printer.result(
+                &format!("wrote {entries} entries to {}\n", out.display()),
+                &json!({"file": out.display().to_string(), "entries": entries}),
+            );
+            Ok(())
+        }
+        LedgerCommand::Key => {
+            let key = args.server.client().ledger_key().await?;
+            printer.result(&format!("{key}\n"), &json!({"key": key}));
+            Ok(())
+        }
     }
 }
 

@@ -33,7 +33,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args, printer).await,
         Command::Inspect(args) => inspect::run(args, printer).await,
         Command::Tag(args) => tag::run(args, printer).await,
-        Command::Ledger(args) => ledger::run(args, printer),
+        Command::Ledger(args) => ledger::run(args, printer).await,
         Command::Serve(args) => serve::run(args, printer).await,
         Command::Release(args) => release::run(args, printer).await,
         Command::Promote(args) => promote::promote(args, printer).await,

@@ -71,6 +71,8 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
             "first start: the admin API token is shown this once; keep it:\n  export GANTRY_TOKEN={token}"
         ));
     }
+    let ledger_key = gantry_server::load_or_create_ledger_key(&args.data.join("ledger.key"))
+        .context("the ledger signing key")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -80,7 +82,7 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
         &format!("gantry serving {} on http://{address} (data in {})\n", names.join(", "), args.data.display()),
         &serde_json::json!({"listen": address.to_string(), "projects": names, "data": args.data.display().to_string()}),
     );
-    gantry_server::serve(listener, engine, shutdown())
+    gantry_server::serve(listener, engine, ledger_key, shutdown())
         .await
         .context("serving")?;
     Ok(())

@@ -288,6 +288,28 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
         shown.stdout
     );
 
+    // The ledger, exported and verified offline against the server's key.
+    let key = served
+        .run(&["ledger", "key"])
+        .await
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let out_path = out.path().to_str().unwrap();
+    served
+        .run(&["ledger", "export", "--out", out_path])
+        .await
+        .success();
+    let verified = served
+        .run(&["ledger", "verify", "-o", "json", "--key", &key, out_path])
+        .await
+        .success()
+        .json();
+    assert_eq!(verified["key_trusted"], true);
+    assert_eq!(verified["signed_entries"], verified["entries"]);
+
     // Usage errors stay 2, a missing or wrong token is 1 with the server's reason, an
     // unreachable server is 3.
     served
