@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Gantry's main job in one go, on this machine only: build an image (tar, gzip and
-# sha256sum, no Docker), start two throwaway Distribution registries on loopback
-# ("dev" and "prod"), push the image to dev, promote its exact digest to prod, tag it,
-# and show that skopeo sees the same digest. Everything it starts, it stops.
+# Gantry's main job in one go, on this machine only:
+#   - build an image (tar, gzip and sha256sum, no Docker) and push it to a "dev" registry;
+#   - start `gantry serve` (SQLite) with a project dev -> staging -> prod
+#     (dev and staging `track`, prod `pin`);
+#   - create a release: it reaches staging by itself, and prod on an explicit promote;
+#   - print the board, the history and the verified ledger.
+# Everything runs on loopback with throwaway storage; everything it starts, it stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,26 +78,86 @@ echo "== registries: dev at $dev, prod at $prod (loopback, throwaway storage)"
 
 build_image "$work/layout"
 echo
-echo "== CI pushes the build to dev"
+echo "== CI pushes build 8812 to the dev registry"
 "$gantry" copy "oci:$work/layout:build-8812" "$dev/payments/api:sha-4f2c1e9"
+
+cat > "$work/payments.yaml" <<YAML
+project: payments
+components:
+  api: $dev/payments/api
+environments:
+  dev:
+    binding: track
+    strategy: retag
+    targets:
+      api: {repository: $dev/payments/api}
+  staging:
+    from: dev
+    binding: track
+    strategy: retag
+    targets:
+      api: {repository: $dev/payments/api}
+  prod:
+    from: staging
+    binding: pin
+    strategy: copy
+    targets:
+      api: {repository: $prod/payments/api, tags: [prod, stable]}
+YAML
 echo
-echo "== what is it?"
-"$gantry" inspect "$dev/payments/api:sha-4f2c1e9"
-digest=$("$gantry" inspect -o json "$dev/payments/api:sha-4f2c1e9" | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+echo "== the project: dev -> staging (track) -> prod (pin)"
+cat "$work/payments.yaml"
+
+"$gantry" serve --listen 127.0.0.1:0 --data "$work/gantry-data" --project "$work/payments.yaml" \
+    > "$work/serve.out" 2> "$work/serve.err" &
+pids+=($!)
+url=""
+for _ in $(seq 1 100); do
+    url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -n1) || true
+    [ -n "$url" ] && break
+    sleep 0.1
+done
+[ -n "$url" ] || { echo "gantry serve did not start:" >&2; cat "$work/serve.err" >&2; exit 1; }
+export GANTRY_URL="$url"
+export GANTRY_TOKEN=$(sed -n 's/^ *export GANTRY_TOKEN=//p' "$work/serve.err")
 echo
-echo "== promote that exact digest from dev to prod (one command: copy, then digest check)"
-"$gantry" copy "$dev/payments/api@$digest" "$prod/payments/api:1.4.2"
+echo "== gantry serve at $GANTRY_URL (first start: it printed an admin token once)"
+
 echo
-echo "== mark it as what runs in prod: a tag in the same repository, no blob moves"
-"$gantry" tag "$prod/payments/api:1.4.2" prod
+echo "== create a release from the build: resolved to a digest once, labels read"
+"$gantry" release create --project payments "api=$dev/payments/api:sha-4f2c1e9" --label ci.run=8812
+alias=$("$gantry" release create -o json --project payments "api=$dev/payments/api:sha-4f2c1e9" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["alias"])')
+
 echo
-echo "== again: nothing to do, one manifest request on each side"
-"$gantry" copy "$dev/payments/api@$digest" "$prod/payments/api:1.4.2"
+echo "== it reaches staging by itself (dev and staging track their upstream)"
+for _ in $(seq 1 100); do
+    "$gantry" status -o json --project payments |
+        python3 -c 'import json,sys; e={x["name"]: x for x in json.load(sys.stdin)["environments"]}; sys.exit(0 if e["staging"]["release_alias"] == sys.argv[1] else 1)' "$alias" && break
+    sleep 0.1
+done
+"$gantry" status --project payments
+
+echo
+echo "== prod is pinned: it moves when a person promotes, and the command waits for it"
+"$gantry" promote --project payments --release "$alias" --to prod --reason "release 1.4.2" --wait
+echo
+"$gantry" status --project payments
+echo
+"$gantry" history --project payments
+
 echo
 echo "== skopeo, independently, sees the same digest in prod"
-prod_digest=$(skopeo inspect --raw --tls-verify=false "docker://$prod/payments/api:prod" | sha256sum | cut -d' ' -f1)
-echo "dev  $digest"
-echo "prod sha256:$prod_digest"
-[ "sha256:$prod_digest" = "$digest" ] || { echo "digests differ" >&2; exit 1; }
+digest=$("$gantry" inspect -o json "$dev/payments/api:sha-4f2c1e9" | python3 -c 'import json,sys; print(json.load(sys.stdin)["digest"])')
+prod_digest=sha256:$(skopeo inspect --raw --tls-verify=false "docker://$prod/payments/api:prod" | sha256sum | cut -d' ' -f1)
+echo "built  $digest"
+echo "prod   $prod_digest"
+[ "$prod_digest" = "$digest" ] || { echo "digests differ" >&2; exit 1; }
+
 echo
-echo "quickstart done: the digest built once is the digest in prod."
+echo "== the ledger: exported, and verified offline against the server's key"
+"$gantry" ledger export --out "$work/ledger.jsonl"
+"$gantry" ledger verify --key "$("$gantry" ledger key)" "$work/ledger.jsonl"
+
+echo
+echo "quickstart done: the digest built once is the digest in prod, and the ledger proves how it got there."
