@@ -10,7 +10,9 @@ use gantry_engine::{Engine, EngineError, Event, project_file};
 use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
 use gantry_store::sqlite::SqliteStore;
 use gantry_store::store::Store;
-use gantry_testkit::{ImageBuilder, Pusher, Registry, RegistryAuth, sha256_digest};
+use gantry_testkit::{
+    Fault, FaultAction, FaultProxy, ImageBuilder, Pusher, Registry, RegistryAuth, sha256_digest,
+};
 
 struct World {
     dev: Registry,
@@ -22,6 +24,11 @@ struct World {
 
 /// Two registries, an image per component in dev, and an engine on `SQLite`.
 async fn world(prod_password: Option<&str>) -> World {
+    world_with(prod_password, false).await.0
+}
+
+/// Like `world`, optionally with a fault proxy between the engine and the prod registry.
+async fn world_with(prod_password: Option<&str>, proxied: bool) -> (World, Option<FaultProxy>) {
     let (dev, prod) = (
         Registry::start().await,
         Registry::start_with(RegistryAuth::Basic).await,
@@ -47,7 +54,15 @@ async fn world(prod_password: Option<&str>) -> World {
         ),
     )
     .unwrap();
-    let (d, p) = (dev.host(), prod.host());
+    let proxy = if proxied {
+        Some(FaultProxy::start(prod.addr()).await)
+    } else {
+        None
+    };
+    let (d, p) = (
+        dev.host(),
+        proxy.as_ref().map_or_else(|| prod.host(), FaultProxy::host),
+    );
     let yaml = format!(
         "project: payments
 components:
@@ -86,13 +101,16 @@ environments:
     let engine = Engine::start(store, registries, vec![project])
         .await
         .unwrap();
-    World {
-        dev,
-        prod,
-        engine,
-        images,
-        _dir: dir,
-    }
+    (
+        World {
+            dev,
+            prod,
+            engine,
+            images,
+            _dir: dir,
+        },
+        proxy,
+    )
 }
 
 fn references(world: &World) -> BTreeMap<String, String> {
@@ -491,4 +509,154 @@ async fn holds_pause_automation_and_rollback_puts_back() {
         actions.contains(&"environment.held".to_owned())
             && actions.contains(&"environment.unheld".to_owned())
     );
+}
+
+/// Two releases promoted into one environment at once run one after the other, in the
+/// order asked, and the ledger shows that order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_releases_run_one_at_a_time() {
+    let world = world(None).await;
+    let mut events = world.engine.subscribe();
+    let (first, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+    Pusher::new(&world.dev)
+        .push_image(
+            "payments/api",
+            Some("build-2"),
+            &ImageBuilder::new(9).layers(&[300_000]).build(),
+        )
+        .await;
+    let mut refs = references(&world);
+    refs.insert(
+        "api".to_owned(),
+        format!("{}/payments/api:build-2", world.dev.host()),
+    );
+    let (second, _) = world
+        .engine
+        .create_release("payments", refs, BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+
+    let (a, b) = tokio::join!(
+        world
+            .engine
+            .promote("payments", &first.alias, "prod", "alice", None, None),
+        world
+            .engine
+            .promote("payments", &second.alias, "prod", "bob", None, None),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    next_event(&mut events, "prod").await;
+    next_event(&mut events, "prod").await;
+    let project = "payments".parse::<Name>().unwrap();
+    let a = world.engine.store().promotion(a.id).await.unwrap().unwrap();
+    let b = world.engine.store().promotion(b.id).await.unwrap().unwrap();
+    assert_eq!(
+        (a.state.as_str(), b.state.as_str()),
+        ("succeeded", "succeeded")
+    );
+    let (earlier, later) = if a.id < b.id { (&a, &b) } else { (&b, &a) };
+    assert!(
+        later.started_at.as_deref().unwrap() >= earlier.finished_at.as_deref().unwrap(),
+        "serial: {earlier:?} {later:?}"
+    );
+    assert_eq!(
+        later.previous_release.as_ref(),
+        Some(&earlier.release),
+        "the second saw the first's result"
+    );
+    let prod = world
+        .engine
+        .store()
+        .environments(&project)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.as_str() == "prod")
+        .unwrap();
+    assert_eq!(
+        (prod.release.as_ref(), prod.version),
+        (Some(&later.release), 2)
+    );
+    let order: Vec<i64> = world
+        .engine
+        .store()
+        .ledger_entries(0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "promotion.succeeded" && e.environment.as_deref() == Some("prod"))
+        .map(|e| e.detail["promotion"].as_i64().unwrap())
+        .collect();
+    assert_eq!(order, [earlier.id, later.id]);
+}
+
+/// A copy that fails midway (the target registry keeps failing uploads) leaves the
+/// pointer where it was, with the registry's error; once the registry recovers, the
+/// same promotion asked again succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_failing_midway_moves_nothing() {
+    let (world, proxy) = world_with(None, true).await;
+    let proxy = proxy.unwrap();
+    let mut events = world.engine.subscribe();
+    let (release, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+    proxy.add_fault(Fault {
+        method: Some("PUT".to_owned()),
+        path_contains: "/blobs/uploads/".to_owned(),
+        times: 1000,
+        action: FaultAction::Status {
+            code: 500,
+            retry_after: None,
+        },
+    });
+    let promotion = world
+        .engine
+        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .await
+        .unwrap();
+    match next_event(&mut events, "prod").await {
+        Event::PromotionFailed {
+            promotion: id,
+            error,
+            ..
+        } => {
+            assert_eq!(id, promotion.id);
+            assert!(error.contains("registry answered 500"), "{error}");
+        }
+        other @ Event::PointerMoved { .. } => panic!("expected a failure, got {other:?}"),
+    }
+    let project = "payments".parse::<Name>().unwrap();
+    let prod = world
+        .engine
+        .store()
+        .environments(&project)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.as_str() == "prod")
+        .unwrap();
+    assert_eq!((prod.release, prod.version), (None, 0));
+    assert_eq!(
+        digest_at(&world.prod, "payments/api", "prod").await,
+        None,
+        "no tag names incomplete content"
+    );
+
+    proxy.clear_faults();
+    world
+        .engine
+        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .await
+        .unwrap();
+    assert_eq!(moved(&next_event(&mut events, "prod").await), &release.id);
 }

@@ -16,11 +16,10 @@ struct Served {
     _dir: tempfile::TempDir,
 }
 
-/// Starts `gantry serve` on a free loopback port with a project file for `registry`.
-async fn serve(registry: &Registry) -> Served {
-    let dir = tempfile::tempdir().unwrap();
-    let r = registry.host();
-    let project = dir.path().join("payments.yaml");
+/// Writes a project file: dev and staging track in `registry`, prod pinned in `prod`.
+fn project_file(dir: &std::path::Path, registry: &str, prod: &str) -> std::path::PathBuf {
+    let (r, p) = (registry, prod);
+    let project = dir.join("payments.yaml");
     std::fs::write(
         &project,
         format!(
@@ -41,21 +40,30 @@ environments:
       api: {{repository: {r}/payments/api}}
   prod:
     from: staging
-    strategy: retag
+    strategy: copy
     targets:
-      api: {{repository: {r}/payments/api}}
+      api: {{repository: {p}/payments/api}}
 "
         ),
     )
     .unwrap();
+    project
+}
+
+/// Starts `gantry serve` on a free loopback port with the data in `dir`; the first start
+/// of a data directory prints the admin token, which this returns.
+async fn spawn_serve(
+    dir: &std::path::Path,
+    first_start: bool,
+) -> (tokio::process::Child, String, Option<String>) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
+        .arg(dir.join("data"))
         .arg("--project")
-        .arg(&project)
+        .arg(dir.join("payments.yaml"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", dir.path())
+        .env("HOME", dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -64,12 +72,16 @@ environments:
         .expect("running gantry serve");
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut token = None;
-    while let Some(line) = stderr.next_line().await.unwrap() {
-        if let Some(found) = line.trim().strip_prefix("export GANTRY_TOKEN=") {
-            token = Some(found.to_owned());
-            break;
+    if first_start {
+        while let Some(line) = stderr.next_line().await.unwrap() {
+            if let Some(found) = line.trim().strip_prefix("export GANTRY_TOKEN=") {
+                token = Some(found.to_owned());
+                break;
+            }
         }
     }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = stderr.next_line().await {} });
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = stdout
         .next_line()
@@ -81,6 +93,13 @@ environments:
         .find(|word| word.starts_with("http://"))
         .expect("a URL")
         .to_owned();
+    (child, url, token)
+}
+
+async fn serve(registry: &Registry) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    project_file(dir.path(), &registry.host(), &registry.host());
+    let (child, url, token) = spawn_serve(dir.path(), true).await;
     Served {
         _child: child,
         url,
@@ -335,4 +354,161 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
     )
     .await;
     down.fails_with(3, "cannot reach the Gantry server at http://127.0.0.1:9");
+}
+
+/// The server killed with SIGKILL in the middle of a copy and started again: the
+/// interrupted promotion runs again and ends, no pointer names incomplete content, and
+/// the ledger still verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_copy_resumes_cleanly() {
+    let (registry, prod) = (Registry::start().await, Registry::start().await);
+    let image = ImageBuilder::new(5).layers(&[400_000, 400_000]).build();
+    Pusher::new(&registry)
+        .push_image("payments/api", Some("build-1"), &image)
+        .await;
+    let proxy = gantry_testkit::FaultProxy::start(prod.addr()).await;
+    // Every blob upload to prod stalls: the copy is in flight when the server dies.
+    proxy.add_fault(gantry_testkit::Fault {
+        method: Some("PUT".to_owned()),
+        path_contains: "/blobs/uploads/".to_owned(),
+        times: 2,
+        action: gantry_testkit::FaultAction::Delay(std::time::Duration::from_secs(30)),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    project_file(dir.path(), &registry.host(), &proxy.host());
+    let (mut child, url, token) = spawn_serve(dir.path(), true).await;
+    let token = token.unwrap();
+    let run = |url: String, token: String, args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        gantry_with_env(&args, &[("GANTRY_URL", &url), ("GANTRY_TOKEN", &token)]).await
+    };
+    let args = |text: &str| {
+        text.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let r = registry.host();
+    let release = run(
+        url.clone(),
+        token.clone(),
+        args(&format!(
+            "release create -o json --project payments api={r}/payments/api:build-1"
+        )),
+    )
+    .await
+    .success()
+    .json();
+    let alias = release["alias"].as_str().unwrap().to_owned();
+    let mut promotion = None;
+    for _ in 0..300 {
+        let out = run(url.clone(), token.clone(), args(&format!("promote -o json --project payments --release {alias} --to prod --idempotency-key kill-test"))).await;
+        if out.code == 0 {
+            promotion = Some(out.json()["id"].as_i64().unwrap());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let promotion = promotion.expect("the release reaches staging and can be promoted");
+    // Wait until the copy is under way: an upload is stalled in the proxy.
+    for _ in 0..300 {
+        if proxy
+            .requests()
+            .iter()
+            .any(|(method, path)| method == "PUT" && path.contains("/blobs/uploads/"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let state = run(
+        url.clone(),
+        token.clone(),
+        args("history -o json --project payments --env prod"),
+    )
+    .await
+    .success()
+    .json();
+    assert_eq!(state[0]["state"], "running", "{state}");
+    child.kill().await.unwrap();
+    assert_eq!(
+        Pusher::new(&prod)
+            .get_manifest("payments/api", "prod")
+            .await,
+        None,
+        "no tag names incomplete content"
+    );
+
+    let (_child, url, _) = spawn_serve(dir.path(), false).await;
+    let mut last = serde_json::Value::Null;
+    for _ in 0..600 {
+        last = run(
+            url.clone(),
+            token.clone(),
+            args("history -o json --project payments --env prod"),
+        )
+        .await
+        .success()
+        .json();
+        if matches!(last[0]["state"].as_str(), Some("succeeded" | "failed")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        last.as_array().unwrap().len(),
+        1,
+        "the same promotion resumed, none added: {last}"
+    );
+    assert_eq!(
+        (last[0]["id"].as_i64(), last[0]["state"].as_str()),
+        (Some(promotion), Some("succeeded")),
+        "{last}"
+    );
+    assert_eq!(
+        Pusher::new(&prod)
+            .get_manifest("payments/api", "prod")
+            .await
+            .map(|(_, bytes)| gantry_testkit::sha256_digest(&bytes)),
+        Some(image.digest.clone())
+    );
+    for blob in image.blobs() {
+        assert!(
+            Pusher::new(&prod)
+                .blob_exists("payments/api", &blob.digest)
+                .await,
+            "complete content"
+        );
+    }
+    let export = dir.path().join("ledger.jsonl");
+    let export = export.to_str().unwrap();
+    run(
+        url.clone(),
+        token.clone(),
+        args(&format!("ledger export --out {export}")),
+    )
+    .await
+    .success();
+    let key = run(url.clone(), token.clone(), args("ledger key"))
+        .await
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    let verified = run(
+        url,
+        token,
+        vec![
+            "ledger".into(),
+            "verify".into(),
+            "-o".into(),
+            "json".into(),
+            "--key".into(),
+            key,
+            export.into(),
+        ],
+    )
+    .await
+    .success()
+    .json();
+    assert_eq!(verified["key_trusted"], true);
 }
