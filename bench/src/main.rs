@@ -6,6 +6,7 @@
 
 mod ledger;
 mod measure;
+mod promote;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -94,6 +95,9 @@ fn main() -> ExitCode {
     if arguments.first().map(String::as_str) == Some("ledger") {
         return ledger::main(&arguments[1..]);
     }
+    if arguments.first().map(String::as_str) == Some("promote") {
+        return promote::main(&arguments[1..]);
+    }
     let settings = match parse_arguments(&arguments) {
         Ok(settings) => settings,
         Err(error) => {
@@ -124,7 +128,7 @@ fn parse_arguments(arguments: &[String]) -> Result<CopySettings> {
             std::process::exit(0);
         }
         Some(other) => bail!("unknown benchmark {other:?}"),
-        None => bail!("which benchmark? (`copy` or `ledger`)"),
+        None => bail!("which benchmark? (`copy`, `ledger` or `promote`)"),
     }
     let mut settings = CopySettings {
         runs: 5,

@@ -589,6 +589,23 @@ impl Engine {
                         format!("component {} is not in the project", artifact.component)
                     })?,
             };
+            if source == target.repository {
+                // Same repository: the content and its referrers are already there, so
+                // landing is tag writes only (one manifest read, one write per tag, each
+                // write's digest checked).
+                let here = Endpoint::new(Reference::Registry(source.at_digest(&artifact.digest)))
+                    .with_credentials(target_credentials.clone());
+                let report = gantry_oci::tag(&self.inner.registries, &here, &target.tags)
+                    .await
+                    .map_err(|e| format!("{}: {e}", artifact.component))?;
+                if report.digest != artifact.digest {
+                    return Err(format!(
+                        "{}: tagged {}, not {}",
+                        artifact.component, report.digest, artifact.digest
+                    ));
+                }
+                continue;
+            }
             let from = Endpoint::new(Reference::Registry(source.at_digest(&artifact.digest)))
                 .with_credentials(source_credentials.clone());
             for tag in &target.tags {
