@@ -134,6 +134,40 @@ impl<'de> Deserialize<'de> for Upstreams {
     }
 }
 
+/// Parses a small YAML settings file into `T` (fields may be `Spanned`), with the same
+/// `FILE:LINE:COLUMN: reason` errors as project files.
+pub fn parse_settings<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, ProjectFileErrors> {
+    let at = |marker: Option<Marker>, reason: String| ProjectFileError {
+        file: file.to_owned(),
+        line: marker.map_or(1, |m| m.line()),
+        column: marker.map_or(1, |m| m.column()),
+        reason,
+    };
+    let options = LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true);
+    let node = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| {
+        let (marker, reason) = load_error(&e);
+        ProjectFileErrors(vec![at(marker, reason)])
+    })?;
+    marked_yaml::from_node(&node).map_err(|e| {
+        let (marker, reason) = match &*e {
+            marked_yaml::Error::UnknownFieldError(field, expected, _) => (
+                find_key(&node, field).or(e.start_mark()),
+                format!(
+                    "unknown field {field:?}; expected one of: {}",
+                    expected.join(", ")
+                ),
+            ),
+            other => (e.start_mark(), lowercase_first(&other.to_string())),
+        };
+        ProjectFileErrors(vec![at(marker, reason)])
+    })
+}
+
 /// Reads and checks a project file.
 pub fn load(path: &Path) -> Result<Project, ProjectFileErrors> {
     let file = path.display().to_string();
@@ -150,33 +184,7 @@ pub fn load(path: &Path) -> Result<Project, ProjectFileErrors> {
 
 /// Parses and checks a project file's text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Project, ProjectFileErrors> {
-    let at = |marker: Option<Marker>, reason: String| ProjectFileError {
-        file: file.to_owned(),
-        line: marker.map_or(1, |m| m.line()),
-        column: marker.map_or(1, |m| m.column()),
-        reason,
-    };
-    let options = LoaderOptions::default()
-        .error_on_duplicate_keys(true)
-        .prevent_coercion(true);
-    let node = marked_yaml::parse_yaml_with_options(0, text, options).map_err(|e| {
-        let (marker, reason) = load_error(&e);
-        ProjectFileErrors(vec![at(marker, reason)])
-    })?;
-    let wire: ProjectWire = marked_yaml::from_node(&node).map_err(|e| {
-        let (marker, reason) = match &*e {
-            // The deserializer does not know where an unknown key is; the tree does.
-            marked_yaml::Error::UnknownFieldError(field, expected, _) => (
-                find_key(&node, field).or(e.start_mark()),
-                format!(
-                    "unknown field {field:?}; expected one of: {}",
-                    expected.join(", ")
-                ),
-            ),
-            other => (e.start_mark(), lowercase_first(&other.to_string())),
-        };
-        ProjectFileErrors(vec![at(marker, reason)])
-    })?;
+    let wire: ProjectWire = parse_settings(file, text)?;
     Converter {
         file,
         errors: Vec::new(),

@@ -34,7 +34,7 @@ fn short(digest: &str) -> &str {
 }
 
 pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
-    let board = args.server.client().status(&args.project).await?;
+    let board = args.server.client()?.status(&args.project).await?;
     let mut text = format!(
         "{:<14} {:<6} {:<12} {:<25} {:<12} {}\n",
         "ENVIRONMENT", "BIND", "RELEASE", "SINCE", "BY", "PENDING"
@@ -82,7 +82,7 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
 pub async fn history(args: HistoryArgs, printer: &Printer) -> anyhow::Result<()> {
     let promotions = args
         .server
-        .client()
+        .client()?
         .history(&args.project, args.environment.as_deref(), args.limit)
         .await?;
     let mut text = format!(

@@ -55,7 +55,7 @@ pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
     match args.command {
         LedgerCommand::Verify { file, key } => verify(&file, key.as_deref(), printer),
         LedgerCommand::Export { out } => {
-            let export = args.server.client().ledger_export().await?;
+            let export = args.server.client()?.ledger_export().await?;
             std::fs::write(&out, &export).with_context(|| format!("writing {}", out.display()))?;
             let entries = export
                 .lines()
@@ -68,7 +68,7 @@ pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
             Ok(())
         }
         LedgerCommand::Key => {
-            let key = args.server.client().ledger_key().await?;
+            let key = args.server.client()?.ledger_key().await?;
             printer.result(&format!("{key}\n"), &json!({"key": key}));
             Ok(())
         }

@@ -78,7 +78,7 @@ fn random_key() -> String {
 }
 
 pub async fn promote(args: PromoteArgs, printer: &Printer) -> anyhow::Result<()> {
-    let client = args.server.client();
+    let client = args.server.client()?;
     let key = args.idempotency_key.unwrap_or_else(random_key);
     let request = CreatePromotion {
         release: args.release,
@@ -100,7 +100,7 @@ pub async fn promote(args: PromoteArgs, printer: &Printer) -> anyhow::Result<()>
 }
 
 pub async fn rollback(args: RollbackArgs, printer: &Printer) -> anyhow::Result<()> {
-    let client = args.server.client();
+    let client = args.server.client()?;
     let promotion = client
         .rollback(
             &args.project,
@@ -115,7 +115,7 @@ pub async fn rollback(args: RollbackArgs, printer: &Printer) -> anyhow::Result<(
 }
 
 pub async fn hold(args: HoldArgs, printer: &Printer, hold: bool) -> anyhow::Result<()> {
-    let client = args.server.client();
+    let client = args.server.client()?;
     client
         .hold(
             &args.project,

@@ -58,7 +58,7 @@ fn pairs(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>, Usage
 }
 
 pub async fn run(args: ReleaseArgs, printer: &Printer) -> anyhow::Result<()> {
-    let client = args.server.client();
+    let client = args.server.client()?;
     let release = match args.command {
         ReleaseCommand::Create {
             project,

@@ -20,38 +20,104 @@ The first start creates an `admin` API token and prints it once on stderr. Stop 
 or SIGTERM; promotions that were running resume when the server starts again."
 )]
 pub struct ServeArgs {
+    /// A YAML file with `listen`, `data` and `projects` (paths relative to the file);
+    /// flags and environment variables override it.
+    #[arg(long, value_name = "FILE", env = "GANTRY_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
     /// A project file (YAML). Repeat for several projects.
     #[arg(
         long = "project",
         value_name = "FILE",
-        required = true,
         env = "GANTRY_PROJECTS",
         value_delimiter = ','
     )]
     pub projects: Vec<PathBuf>,
-    /// Where Gantry keeps its state (the database file gantry.db).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "gantry-data",
-        env = "GANTRY_DATA"
-    )]
-    pub data: PathBuf,
-    /// The address to listen on.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8420",
-        env = "GANTRY_LISTEN"
-    )]
-    pub listen: SocketAddr,
+    /// Where Gantry keeps its state (the database file gantry.db) [default: gantry-data].
+    #[arg(long, value_name = "DIR", env = "GANTRY_DATA")]
+    pub data: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8420].
+    #[arg(long, value_name = "ADDR", env = "GANTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
 
+/// `gantry serve --config FILE`
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServeFile {
+    #[serde(default)]
+    listen: Option<marked_yaml::Spanned<String>>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    projects: Vec<String>,
+}
+
+/// The settings of one `gantry serve`: flags (and their environment variables) over the
+/// config file over defaults.
+struct ServeSettings {
+    projects: Vec<PathBuf>,
+    data: PathBuf,
+    listen: SocketAddr,
+}
+
+fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
+    let (file, base) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("--config {}: {e}", path.display())))?;
+            let file: ServeFile = project_file::parse_settings(&path.display().to_string(), &text)
+                .map_err(|e| UsageError(e.to_string()))?;
+            (file, path.parent().map(PathBuf::from).unwrap_or_default())
+        }
+        None => (ServeFile::default(), PathBuf::new()),
+    };
+    let listen = match (args.listen, &file.listen) {
+        (Some(listen), _) => listen,
+        (None, Some(text)) => text.parse().map_err(|e| {
+            let at = text
+                .span()
+                .start()
+                .map(|m| format!(":{}:{}", m.line(), m.column()))
+                .unwrap_or_default();
+            UsageError(format!(
+                "{}{at}: listen {:?} is not an address like 127.0.0.1:8420: {e}",
+                args.config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                text.as_str()
+            ))
+        })?,
+        (None, None) => SocketAddr::from(([127, 0, 0, 1], 8420)),
+    };
+    let projects = if args.projects.is_empty() {
+        file.projects.iter().map(|p| base.join(p)).collect()
+    } else {
+        args.projects.clone()
+    };
+    if projects.is_empty() {
+        return Err(UsageError(
+            "name at least one project file: --project FILE, or `projects:` in --config".to_owned(),
+        ));
+    }
+    let data = args
+        .data
+        .clone()
+        .or_else(|| file.data.map(|d| base.join(d)))
+        .unwrap_or_else(|| PathBuf::from("gantry-data"));
+    Ok(ServeSettings {
+        projects,
+        data,
+        listen,
+    })
+}
+
 pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
+    let settings = settings(&args)?;
     let mut projects = Vec::new();
-    for path in &args.projects {
+    for path in &settings.projects {
         projects.push(project_file::load(path).map_err(|errors| UsageError(errors.to_string()))?);
     }
     let mut names: Vec<String> = projects.iter().map(|p| p.name().to_string()).collect();
@@ -62,25 +128,25 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
         ))
         .into());
     }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating the data directory {}", args.data.display()))?;
-    let store = SqliteStore::open(&args.data.join("gantry.db")).context("opening the store")?;
+    std::fs::create_dir_all(&settings.data)
+        .with_context(|| format!("creating the data directory {}", settings.data.display()))?;
+    let store = SqliteStore::open(&settings.data.join("gantry.db")).context("opening the store")?;
     let engine = Engine::start(Arc::new(store), args.registry.registries()?, projects).await?;
     if let Some(token) = gantry_server::first_admin_token(&engine).await? {
         Printer::note(&format!(
             "first start: the admin API token is shown this once; keep it:\n  export GANTRY_TOKEN={token}"
         ));
     }
-    let ledger_key = gantry_server::load_or_create_ledger_key(&args.data.join("ledger.key"))
+    let ledger_key = gantry_server::load_or_create_ledger_key(&settings.data.join("ledger.key"))
         .context("the ledger signing key")?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
+    let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     printer.result(
-        &format!("gantry serving {} on http://{address} (data in {})\n", names.join(", "), args.data.display()),
-        &serde_json::json!({"listen": address.to_string(), "projects": names, "data": args.data.display().to_string()}),
+        &format!("gantry serving {} on http://{address} (data in {})\n", names.join(", "), settings.data.display()),
+        &serde_json::json!({"listen": address.to_string(), "projects": names, "data": settings.data.display().to_string()}),
     );
     gantry_server::serve(listener, engine, ledger_key, shutdown())
         .await

@@ -24,7 +24,7 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
     let TokenCommand::Create { name } = args.command;
     let created = args
         .server
-        .client()
+        .client()?
         .create_token(&CreateToken { name })
         .await?;
     printer.result(

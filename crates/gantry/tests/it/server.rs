@@ -56,11 +56,15 @@ async fn spawn_serve(
     dir: &std::path::Path,
     first_start: bool,
 ) -> (tokio::process::Child, String, Option<String>) {
+    // Everything through the config file; paths in it are relative to it.
+    std::fs::write(
+        dir.join("gantry.yaml"),
+        "listen: 127.0.0.1:0\ndata: data\nprojects: [payments.yaml]\n",
+    )
+    .unwrap();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.join("data"))
-        .arg("--project")
-        .arg(dir.join("payments.yaml"))
+        .args(["serve", "--config"])
+        .arg(dir.join("gantry.yaml"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
@@ -307,6 +311,40 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
         shown.stdout
     );
 
+    // A client configured by file only: the server and a token file beside it.
+    let config_dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config_dir.path().join("token"),
+        format!("{}\n", served.token),
+    )
+    .unwrap();
+    let config = config_dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("server: {}\ntoken_file: token\n", served.url),
+    )
+    .unwrap();
+    let by_file = gantry_with_env(
+        &["status", "--project", "payments"],
+        &[("GANTRY_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
+    assert!(
+        by_file.success().stdout.contains("ENVIRONMENT"),
+        "{}",
+        by_file.stdout
+    );
+    std::fs::write(&config, format!("server: {}\ntokn: x\n", served.url)).unwrap();
+    let typo = gantry_with_env(
+        &["status", "--project", "payments"],
+        &[("GANTRY_CONFIG", config.to_str().unwrap())],
+    )
+    .await;
+    typo.fails_with(
+        2,
+        &format!("{}:2:1: unknown field \"tokn\"", config.display()),
+    );
+
     // The ledger, exported and verified offline against the server's key.
     let key = served
         .run(&["ledger", "key"])
@@ -511,4 +549,34 @@ async fn a_server_killed_mid_copy_resumes_cleanly() {
     .success()
     .json();
     assert_eq!(verified["key_trusted"], true);
+}
+
+#[tokio::test]
+async fn bad_server_configs_are_usage_errors_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gantry.yaml");
+    std::fs::write(&config, "listen: 127.0.0.1:0\nprojcts: [p.yaml]\n").unwrap();
+    let path = config.to_str().unwrap();
+    crate::support::gantry(&["serve", "--config", path])
+        .await
+        .fails_with(2, &format!("{path}:2:1: unknown field \"projcts\""));
+    std::fs::write(&config, "listen: nowhere\nprojects: [p.yaml]\n").unwrap();
+    crate::support::gantry(&["serve", "--config", path])
+        .await
+        .fails_with(
+            2,
+            &format!("{path}:1:9: listen \"nowhere\" is not an address"),
+        );
+    crate::support::gantry(&["serve"])
+        .await
+        .fails_with(2, "name at least one project file");
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        "project: p\ncomponents: {}\nenvironments: {}\n",
+    )
+    .unwrap();
+    std::fs::write(&config, "projects: [p.yaml]\n").unwrap();
+    crate::support::gantry(&["serve", "--config", path])
+        .await
+        .fails_with(2, "a project needs at least one component");
 }
