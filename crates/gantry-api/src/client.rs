@@ -185,6 +185,24 @@ impl Client {
         .await
     }
 
+    pub async fn cancel(
+        &self,
+        project: &str,
+        id: i64,
+        request: &Hold,
+    ) -> Result<Promotion, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/promotions/{id}/cancel",
+                segment(project)
+            ),
+            Some(request),
+            &[],
+        )
+        .await
+    }
+
     pub async fn history(
         &self,
         project: &str,

@@ -262,6 +262,33 @@ impl Engine {
         Ok(promotion)
     }
 
+    /// Cancels a promotion of `project` that has not started yet.
+    pub async fn cancel(
+        &self,
+        project: &str,
+        id: i64,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<PromotionRecord, EngineError> {
+        let project = self.project(project)?;
+        let promotion = self
+            .inner
+            .store
+            .promotion(id)
+            .await?
+            .filter(|p| p.project == *project.name());
+        if promotion.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "promotion {id} of project {}",
+                project.name()
+            ))
+            .into());
+        }
+        let mut audit = Audit::by(actor);
+        audit.reason = reason;
+        Ok(self.inner.store.cancel(id, &audit).await?)
+    }
+
     /// Pauses (`hold = true`) or resumes automation for an environment, recorded with
     /// who and why. On resume a `track` environment catches up with its upstream.
     pub async fn set_hold(

@@ -79,6 +79,10 @@ pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
             "/projects/{project}/promotions/{id}",
             get(routes::show_promotion),
         )
+        .route(
+            "/projects/{project}/promotions/{id}/cancel",
+            post(routes::cancel),
+        )
         .route("/projects/{project}/status", get(routes::status))
         .route(
             "/projects/{project}/environments/{environment}/hold",

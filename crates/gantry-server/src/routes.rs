@@ -475,3 +475,17 @@ pub async fn ledger_export(State(state): State<AppState>) -> Result<impl IntoRes
         body,
     ))
 }
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params((project, id)): Params<(String, i64)>,
+    Body(request): Body<api::Hold>,
+) -> Result<Json<api::Promotion>, ApiError> {
+    Ok(Json(promotion(
+        state
+            .engine
+            .cancel(&project, id, &caller, request.reason)
+            .await?,
+    )))
+}

@@ -732,6 +732,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn cancel(&self, id: i64, audit: &Audit) -> Result<PromotionRecord> {
+        let audit = audit.clone();
+        self.transaction(move |transaction| {
+            let promotion = load_promotion(transaction, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
+            transition(
+                transaction,
+                &promotion,
+                PromotionState::Cancelled,
+                &audit,
+                None,
+            )?;
+            load_promotion(transaction, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))
+        })
+        .await
+    }
+
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>> {
         self.transaction(move |transaction| load_promotion(transaction, id))
             .await

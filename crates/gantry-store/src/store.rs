@@ -228,6 +228,9 @@ pub trait Store: Send + Sync + 'static {
     /// `expected_version`; if it moved meanwhile, nothing changes and this is a conflict.
     async fn finish(&self, id: i64, outcome: Outcome, audit: &Audit) -> Result<PromotionRecord>;
 
+    /// Cancels a promotion that has not started; running and finished ones are a conflict.
+    async fn cancel(&self, id: i64, audit: &Audit) -> Result<PromotionRecord>;
+
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>>;
 
     /// Newest first; all environments when `environment` is `None`.

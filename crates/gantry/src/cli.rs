@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::board::{HistoryArgs, StatusArgs};
-use crate::commands::promote::{HoldArgs, PromoteArgs, RollbackArgs};
+use crate::commands::promote::{CancelArgs, HoldArgs, PromoteArgs, RollbackArgs};
 use crate::commands::{
     copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, release::ReleaseArgs,
     serve::ServeArgs, tag::TagArgs, token::TokenArgs,
@@ -75,6 +75,8 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Put back the release an environment held before, or a named one.
     Rollback(RollbackArgs),
+    /// Cancel a promotion that has not started yet.
+    Cancel(CancelArgs),
     /// Pause automation for an environment, with a reason.
     Hold(HoldArgs),
     /// Resume automation for an environment.

@@ -250,6 +250,25 @@ async fn promote_through_the_api() {
         "{summary:?}"
     );
 
+    let (status, late) = server
+        .post(
+            &format!(
+                "/api/v1/projects/payments/promotions/{}/cancel",
+                first["id"]
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, late["code"].as_str()),
+        (409, Some("conflict")),
+        "a finished promotion cannot be cancelled: {late}"
+    );
+    let (status, _) = server
+        .post("/api/v1/projects/payments/promotions/999/cancel", json!({}))
+        .await;
+    assert_eq!(status, 404);
+
     let (status, created) = server.post("/api/v1/tokens", json!({"name": "ci"})).await;
     assert_eq!(status, 201);
     let (status, _) = server

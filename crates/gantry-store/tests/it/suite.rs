@@ -188,10 +188,35 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");
 
+    let third = store
+        .enqueue(promote(&release, "dev", None), &Audit::by("carol"))
+        .await
+        .unwrap()
+        .0;
+    let cancelled = store
+        .cancel(third.id, &Audit::by("carol").because("wrong release"))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, PromotionState::Cancelled);
+    let late = store
+        .cancel(second.id, &Audit::by("carol"))
+        .await
+        .unwrap_err();
+    assert!(
+        late.to_string()
+            .contains("cannot go from failed to cancelled"),
+        "{late}"
+    );
+    assert_eq!(
+        store.start_next(&project, &dev).await.unwrap(),
+        None,
+        "a cancelled promotion never runs"
+    );
+
     let listed = store.promotions(&project, Some(&dev), 10).await.unwrap();
     assert_eq!(
         listed.iter().map(|p| p.id).collect::<Vec<_>>(),
-        [second.id, first.id],
+        [third.id, second.id, first.id],
         "newest first"
     );
     let unknown = store

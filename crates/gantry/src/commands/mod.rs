@@ -38,6 +38,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Release(args) => release::run(args, printer).await,
         Command::Promote(args) => promote::promote(args, printer).await,
         Command::Rollback(args) => promote::rollback(args, printer).await,
+        Command::Cancel(args) => promote::cancel(args, printer).await,
         Command::Hold(args) => promote::hold(args, printer, true).await,
         Command::Unhold(args) => promote::hold(args, printer, false).await,
         Command::Status(args) => board::status(args, printer).await,

@@ -71,6 +71,33 @@ pub struct HoldArgs {
     pub server: ServerArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    #[arg(long)]
+    pub project: String,
+    /// The promotion's id (see gantry status or gantry history).
+    #[arg(long, value_name = "ID")]
+    pub promotion: i64,
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+pub async fn cancel(args: CancelArgs, printer: &Printer) -> anyhow::Result<()> {
+    let client = args.server.client()?;
+    let promotion = client
+        .cancel(
+            &args.project,
+            args.promotion,
+            &Hold {
+                reason: args.reason,
+            },
+        )
+        .await?;
+    finish(&client, printer, promotion, false, 0).await
+}
+
 fn random_key() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the operating system's random source works");
