@@ -650,19 +650,29 @@ impl Store for SqliteStore {
             if running {
                 return Ok(None);
             }
-            let next: Option<i64> = transaction
-                .query_row(
-                    "SELECT id FROM promotions WHERE project = ?1 AND environment = ?2 AND state = 'queued' ORDER BY id LIMIT 1",
-                    [&project, &environment],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(database)?;
-            let Some(id) = next else { return Ok(None) };
-            let promotion = load_promotion(transaction, id)?.ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
             let audit = Audit::by("gantry");
-            transition(transaction, &promotion, PromotionState::Running, &audit, None)?;
-            load_promotion(transaction, id)
+            let current = load_environment(transaction, &project, &environment)?.and_then(|e| e.release);
+            loop {
+                let next: Option<i64> = transaction
+                    .query_row(
+                        "SELECT id FROM promotions WHERE project = ?1 AND environment = ?2 AND state = 'queued' ORDER BY id LIMIT 1",
+                        [&project, &environment],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(database)?;
+                let Some(id) = next else { return Ok(None) };
+                let promotion = load_promotion(transaction, id)?.ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
+                // By its turn, the environment may already hold this release (a request
+                // made twice, a rollback meanwhile): running it would change nothing.
+                if current.as_ref() == Some(&promotion.release) {
+                    let reason = format!("{environment} already holds release {} when its turn came", promotion.release);
+                    transition(transaction, &promotion, PromotionState::Superseded, &audit, Some(&reason))?;
+                    continue;
+                }
+                transition(transaction, &promotion, PromotionState::Running, &audit, None)?;
+                return load_promotion(transaction, id);
+            }
         })
         .await
     }

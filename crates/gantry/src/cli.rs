@@ -6,7 +6,7 @@ use crate::commands::board::{HistoryArgs, StatusArgs};
 use crate::commands::promote::{CancelArgs, HoldArgs, PromoteArgs, RollbackArgs};
 use crate::commands::{
     copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, release::ReleaseArgs,
-    serve::ServeArgs, tag::TagArgs, token::TokenArgs,
+    release::ShowArgs, serve::ServeArgs, tag::TagArgs, token::TokenArgs,
 };
 
 /// Every environment variable Gantry reads itself, in one place. (Credential files are
@@ -71,6 +71,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or show releases (talks to the server).
     Release(ReleaseArgs),
+    /// Show a release: its components, digests, labels, who created it.
+    Show(ShowArgs),
     /// Promote a release into an environment (talks to the server).
     Promote(PromoteArgs),
     /// Put back the release an environment held before, or a named one.

@@ -114,8 +114,14 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         .unwrap();
     assert!(new);
     assert_eq!(first.state, PromotionState::Queued);
+    let other = store
+        .create_release(release_b(), &Audit::by("ci"))
+        .await
+        .unwrap()
+        .0
+        .id;
     let second = store
-        .enqueue(promote(&release, "dev", None), &Audit::by("bob"))
+        .enqueue(promote(&other, "dev", None), &Audit::by("bob"))
         .await
         .unwrap()
         .0;
@@ -188,6 +194,21 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         .unwrap_err();
     assert!(matches!(again, StoreError::Conflict(_)), "{again}");
 
+    // The same release again: by its turn dev holds it, so it is superseded, not run.
+    let duplicate = store
+        .enqueue(promote(&release, "dev", None), &Audit::by("carol"))
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(
+        store.start_next(&project, &dev).await.unwrap(),
+        None,
+        "dev already holds it"
+    );
+    let superseded = store.promotion(duplicate.id).await.unwrap().unwrap();
+    assert_eq!(superseded.state, PromotionState::Superseded);
+    assert!(superseded.error.unwrap().contains("already holds release"));
+
     let third = store
         .enqueue(promote(&release, "dev", None), &Audit::by("carol"))
         .await
@@ -212,11 +233,15 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         None,
         "a cancelled promotion never runs"
     );
+    assert_eq!(
+        store.promotion(third.id).await.unwrap().unwrap().state,
+        PromotionState::Cancelled
+    );
 
     let listed = store.promotions(&project, Some(&dev), 10).await.unwrap();
     assert_eq!(
         listed.iter().map(|p| p.id).collect::<Vec<_>>(),
-        [third.id, second.id, first.id],
+        [third.id, duplicate.id, second.id, first.id],
         "newest first"
     );
     let unknown = store

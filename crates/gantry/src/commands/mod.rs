@@ -36,6 +36,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Ledger(args) => ledger::run(args, printer).await,
         Command::Serve(args) => serve::run(args, printer).await,
         Command::Release(args) => release::run(args, printer).await,
+        Command::Show(args) => release::show(args, printer).await,
         Command::Promote(args) => promote::promote(args, printer).await,
         Command::Rollback(args) => promote::rollback(args, printer).await,
         Command::Cancel(args) => promote::cancel(args, printer).await,

@@ -101,3 +101,25 @@ pub fn describe(release: &Release) -> String {
     }
     text
 }
+
+/// `gantry show --project P --release R`: the same as `gantry release show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[arg(long)]
+    pub project: String,
+    /// Release id, id prefix or alias.
+    #[arg(long)]
+    pub release: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+pub async fn show(args: ShowArgs, printer: &Printer) -> anyhow::Result<()> {
+    let release = args
+        .server
+        .client()?
+        .release(&args.project, &args.release)
+        .await?;
+    printer.result(&describe(&release), &serde_json::to_value(&release)?);
+    Ok(())
+}
