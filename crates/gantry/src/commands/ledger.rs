@@ -33,7 +33,15 @@ Exits 1 and names the first entry or checkpoint that breaks."
     )]
     Verify {
         /// The export (JSON Lines, as written by `gantry ledger export`).
-        file: PathBuf,
+        #[arg(
+            required_unless_present = "from_server",
+            conflicts_with = "from_server"
+        )]
+        file: Option<PathBuf>,
+        /// Verify the server's ledger as it is now instead of a file: download its export
+        /// (and, without --key, its key) and check them the same way.
+        #[arg(long)]
+        from_server: bool,
         /// The server's verifier key, `NAME+KEYID+BASE64`, to check checkpoint signatures with.
         #[arg(long, value_name = "VKEY", env = "GANTRY_LEDGER_KEY")]
         key: Option<String>,
@@ -53,7 +61,36 @@ Exits 1 and names the first entry or checkpoint that breaks."
 
 pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
     match args.command {
-        LedgerCommand::Verify { file, key } => verify(&file, key.as_deref(), printer),
+        LedgerCommand::Verify {
+            file: Some(file),
+            key,
+            ..
+        } => {
+            let reader = std::fs::File::open(&file)
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            verify(
+                &file.display().to_string(),
+                BufReader::with_capacity(1 << 20, reader),
+                key.as_deref(),
+                printer,
+            )
+        }
+        LedgerCommand::Verify {
+            file: None, key, ..
+        } => {
+            let client = args.server.client()?;
+            let export = client.ledger_export().await?;
+            let key = match key {
+                Some(key) => key,
+                None => client.ledger_key().await?,
+            };
+            verify(
+                "the server's ledger",
+                export.as_bytes(),
+                Some(&key),
+                printer,
+            )
+        }
         LedgerCommand::Export { out } => {
             let export = args.server.client()?.ledger_export().await?;
             std::fs::write(&out, &export).with_context(|| format!("writing {}", out.display()))?;
@@ -75,14 +112,17 @@ pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
     }
 }
 
-fn verify(file: &std::path::Path, key: Option<&str>, printer: &Printer) -> anyhow::Result<()> {
+fn verify(
+    source: &str,
+    reader: impl std::io::BufRead,
+    key: Option<&str>,
+    printer: &Printer,
+) -> anyhow::Result<()> {
     let key = key
         .map(|text| VerifierKey::parse(text).map_err(|e| UsageError(format!("--key: {e}"))))
         .transpose()?;
-    let reader =
-        std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    let summary = verify_export(BufReader::with_capacity(1 << 20, reader), key.as_ref())
-        .with_context(|| format!("{} does not verify", file.display()))?;
+    let summary =
+        verify_export(reader, key.as_ref()).with_context(|| format!("{source} does not verify"))?;
     let trust = if summary.key_trusted {
         "signatures checked with the key you gave"
     } else {
@@ -91,7 +131,7 @@ fn verify(file: &std::path::Path, key: Option<&str>, printer: &Printer) -> anyho
     printer.result(
         &format!(
             "{}: {} entries, {} checkpoints, chain intact\norigin   {}\nsigned   {} of {} entries ({trust})\nroot     {}\n",
-            file.display(),
+            source,
             summary.entries,
             summary.checkpoints,
             summary.origin,
@@ -100,7 +140,7 @@ fn verify(file: &std::path::Path, key: Option<&str>, printer: &Printer) -> anyho
             hex_of(&summary.root),
         ),
         &json!({
-            "file": file.display().to_string(),
+            "source": source,
             "origin": summary.origin,
             "entries": summary.entries,
             "checkpoints": summary.checkpoints,

@@ -366,6 +366,15 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
         .json();
     assert_eq!(verified["key_trusted"], true);
     assert_eq!(verified["signed_entries"], verified["entries"]);
+    let live = served
+        .run(&["ledger", "verify", "-o", "json", "--from-server"])
+        .await
+        .success()
+        .json();
+    assert_eq!(
+        (live["key_trusted"].as_bool(), live["source"].as_str()),
+        (Some(true), Some("the server's ledger"))
+    );
 
     // Usage errors stay 2, a missing or wrong token is 1 with the server's reason, an
     // unreachable server is 3.
