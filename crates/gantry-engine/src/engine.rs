@@ -242,24 +242,16 @@ impl Engine {
         let reached = self.inner.store.reached(project.name(), &record.id).await?;
         let target =
             project.check_promotion(environment, &record.id, current.as_ref(), &reached)?;
-        let mut audit = Audit::by(actor);
-        audit.reason = reason;
-        let (promotion, _) = self
-            .inner
-            .store
-            .enqueue(
-                NewPromotion {
-                    project: project.name().clone(),
-                    environment: target.name.clone(),
-                    release: record.id.clone(),
-                    kind: PromotionKind::Promote,
-                    idempotency_key,
-                },
-                &audit,
-            )
-            .await?;
-        self.kick(project.name(), &target.name);
-        Ok(promotion)
+        self.queue(
+            project,
+            &target.name,
+            record.id.clone(),
+            PromotionKind::Promote,
+            actor,
+            reason,
+            idempotency_key,
+        )
+        .await
     }
 
     /// Cancels a promotion of `project` that has not started yet.
@@ -300,12 +292,7 @@ impl Engine {
         reason: Option<String>,
     ) -> Result<(), EngineError> {
         let project = self.project(project)?;
-        let target = project.environment(environment).ok_or_else(|| {
-            gantry_core::Refusal::UnknownEnvironment {
-                project: project.name().clone(),
-                environment: environment.to_owned(),
-            }
-        })?;
+        let target = Self::environment_of(project, environment)?;
         let mut audit = Audit::by(actor);
         audit.reason = reason;
         self.inner
@@ -334,12 +321,7 @@ impl Engine {
         reason: Option<String>,
     ) -> Result<PromotionRecord, EngineError> {
         let project = self.project(project)?;
-        let target = project.environment(environment).ok_or_else(|| {
-            gantry_core::Refusal::UnknownEnvironment {
-                project: project.name().clone(),
-                environment: environment.to_owned(),
-            }
-        })?;
+        let target = Self::environment_of(project, environment)?;
         let history = self
             .inner
             .store
@@ -377,24 +359,57 @@ impl Engine {
             }
             .into());
         }
+        self.queue(
+            project,
+            &target.name,
+            release,
+            PromotionKind::Rollback,
+            actor,
+            reason,
+            None,
+        )
+        .await
+    }
+
+    /// Queues a promotion asked for by a person, recorded with who and why, and makes
+    /// sure the environment's runner picks it up.
+    #[expect(clippy::too_many_arguments, reason = "each is one fact of the request")]
+    async fn queue(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: ReleaseId,
+        kind: PromotionKind,
+        actor: &str,
+        reason: Option<String>,
+        idempotency_key: Option<String>,
+    ) -> Result<PromotionRecord, EngineError> {
         let mut audit = Audit::by(actor);
         audit.reason = reason;
-        let (promotion, _) = self
-            .inner
-            .store
-            .enqueue(
-                NewPromotion {
-                    project: project.name().clone(),
-                    environment: target.name.clone(),
-                    release,
-                    kind: PromotionKind::Rollback,
-                    idempotency_key: None,
-                },
-                &audit,
-            )
-            .await?;
-        self.kick(project.name(), &target.name);
+        let request = NewPromotion {
+            project: project.name().clone(),
+            environment: environment.clone(),
+            release,
+            kind,
+            idempotency_key,
+        };
+        let (promotion, _) = self.inner.store.enqueue(request, &audit).await?;
+        self.kick(project.name(), environment);
         Ok(promotion)
+    }
+
+    /// An environment of `project`, or the refusal that names it unknown.
+    fn environment_of<'p>(
+        project: &'p Project,
+        environment: &str,
+    ) -> Result<&'p Environment, EngineError> {
+        project.environment(environment).ok_or_else(|| {
+            gantry_core::Refusal::UnknownEnvironment {
+                project: project.name().clone(),
+                environment: environment.to_owned(),
+            }
+            .into()
+        })
     }
 
     async fn lookup_idempotent(

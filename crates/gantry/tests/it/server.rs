@@ -113,6 +113,28 @@ async fn serve(registry: &Registry) -> Served {
 }
 
 impl Served {
+    /// Polls the board until `environment` holds the release `alias` (track environments
+    /// follow by themselves; the CLI has no event stream yet).
+    async fn wait_for(&self, environment: &str, alias: &str) {
+        for _ in 0..300 {
+            let board = self
+                .run(&["status", "-o", "json", "--project", "payments"])
+                .await
+                .success()
+                .json();
+            let holds = board["environments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == environment && e["release_alias"] == alias);
+            if holds {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{environment} never held {alias}");
+    }
+
     async fn run(&self, args: &[&str]) -> Outcome {
         gantry_with_env(
             args,
@@ -172,17 +194,7 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
             "{}",
             promoted.stderr
         );
-        for _ in 0..300 {
-            let board = served
-                .run(&["status", "-o", "json", "--project", "payments"])
-                .await
-                .success()
-                .json();
-            if board["environments"][1]["release_alias"] == alias.as_str() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        served.wait_for("staging", &alias).await;
         let promoted = served
             .run(&[
                 "promote",
@@ -257,17 +269,7 @@ async fn release_promote_status_history_rollback_from_the_command_line() {
         .success()
         .json();
     let second_alias = second["alias"].as_str().unwrap().to_owned();
-    for _ in 0..300 {
-        let board = served
-            .run(&["status", "-o", "json", "--project", "payments"])
-            .await
-            .success()
-            .json();
-        if board["environments"][1]["release_alias"] == second_alias.as_str() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    served.wait_for("staging", &second_alias).await;
     let rolled = served
         .run(&[
             "rollback",
