@@ -146,6 +146,23 @@ async fn next_event(
     .unwrap_or_else(|_| panic!("no event for {environment}"))
 }
 
+/// Waits for the promotion `id` into `environment` to fail, and returns its error.
+async fn failure(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    environment: &str,
+    id: i64,
+) -> String {
+    match next_event(events, environment).await {
+        Event::PromotionFailed {
+            promotion, error, ..
+        } => {
+            assert_eq!(promotion, id);
+            error
+        }
+        other @ Event::PointerMoved { .. } => panic!("expected a failure, got {other:?}"),
+    }
+}
+
 async fn digest_at(registry: &Registry, repo: &str, tag: &str) -> Option<String> {
     Pusher::new(registry)
         .get_manifest(repo, tag)
@@ -345,17 +362,8 @@ async fn refusals_and_failures_change_nothing() {
         .promote("payments", &release.alias, "prod", "alice", None, None)
         .await
         .unwrap();
-    match next_event(&mut events, "prod").await {
-        Event::PromotionFailed {
-            promotion: id,
-            error,
-            ..
-        } => {
-            assert_eq!(id, promotion.id);
-            assert!(error.contains("authentication failed (401)"), "{error}");
-        }
-        other @ Event::PointerMoved { .. } => panic!("expected a failure, got {other:?}"),
-    }
+    let error = failure(&mut events, "prod", promotion.id).await;
+    assert!(error.contains("authentication failed (401)"), "{error}");
     let prod = world
         .engine
         .store()
@@ -624,17 +632,8 @@ async fn a_copy_failing_midway_moves_nothing() {
         .promote("payments", &release.alias, "prod", "alice", None, None)
         .await
         .unwrap();
-    match next_event(&mut events, "prod").await {
-        Event::PromotionFailed {
-            promotion: id,
-            error,
-            ..
-        } => {
-            assert_eq!(id, promotion.id);
-            assert!(error.contains("registry answered 500"), "{error}");
-        }
-        other @ Event::PointerMoved { .. } => panic!("expected a failure, got {other:?}"),
-    }
+    let error = failure(&mut events, "prod", promotion.id).await;
+    assert!(error.contains("registry answered 500"), "{error}");
     let project = "payments".parse::<Name>().unwrap();
     let prod = world
         .engine
