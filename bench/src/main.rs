@@ -2,8 +2,10 @@
 //!
 //! `cargo run --release -p gantry-bench -- copy [--runs N] [--big] [--gantry PATH] [--only TOOL] [--check]`;
 //! `cargo run --release -p gantry-bench -- ledger [--entries N] [--runs N] [--check]`;
+//! `cargo run --release -p gantry-bench -- decision [--iterations N] [--output text|json] [--check]`;
 //! see `bench/README.md` for the scenarios and the targets.
 
+mod decision;
 mod ledger;
 mod measure;
 mod promote;
@@ -95,6 +97,9 @@ fn main() -> ExitCode {
     if arguments.first().map(String::as_str) == Some("ledger") {
         return ledger::main(&arguments[1..]);
     }
+    if arguments.first().map(String::as_str) == Some("decision") {
+        return decision::main(&arguments[1..]);
+    }
     if arguments.first().map(String::as_str) == Some("promote") {
         return promote::main(&arguments[1..]);
     }
@@ -128,7 +133,7 @@ fn parse_arguments(arguments: &[String]) -> Result<CopySettings> {
             std::process::exit(0);
         }
         Some(other) => bail!("unknown benchmark {other:?}"),
-        None => bail!("which benchmark? (`copy`, `ledger` or `promote`)"),
+        None => bail!("which benchmark? (`copy`, `ledger`, `promote` or `decision`)"),
     }
     let mut settings = CopySettings {
         runs: 5,

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
-    CreatePromotion, CreateRelease, CreateToken, ErrorBody, Hold, Promotion, Release, Rollback,
-    Status, TokenCreated,
+    CreateApproval, CreatePromotion, CreateRelease, CreateToken, Decision, ErrorBody, Evidence,
+    Hold, Promotion, Release, Rollback, Status, Stop, TokenCreated,
 };
 
 /// Why a call did not give an answer.
@@ -73,6 +73,12 @@ impl Client {
         body: Option<&impl Serialize>,
         headers: &[(&str, &str)],
     ) -> Result<T, ClientError> {
+        let body = body.map(|b| {
+            (
+                "application/json",
+                serde_json::to_vec(b).expect("wire types serialize"),
+            )
+        });
         let (status, text) = self.send(method, path, body, headers).await?;
         let text = if status == StatusCode::NO_CONTENT {
             "null"
@@ -90,7 +96,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<&impl Serialize>,
+        body: Option<(&str, Vec<u8>)>,
         headers: &[(&str, &str)],
     ) -> Result<(StatusCode, String), ClientError> {
         let url = format!("{}{path}", self.base);
@@ -101,10 +107,8 @@ impl Client {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(body).expect("wire types serialize"));
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
         }
         let response = request.send().await.map_err(|e| ClientError::Unreachable {
             url: self.base.clone(),
@@ -171,6 +175,95 @@ impl Client {
             &format!("/api/v1/projects/{}/promotions", segment(project)),
             Some(request),
             &[("idempotency-key", idempotency_key)],
+        )
+        .await
+    }
+
+    /// Hands in a report (`kind`: junit, trivy, …) for a release or one component.
+    pub async fn add_evidence(
+        &self,
+        project: &str,
+        release: &str,
+        kind: &str,
+        component: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Evidence, ClientError> {
+        let mut path = format!(
+            "/api/v1/projects/{}/releases/{}/evidence?kind={}",
+            segment(project),
+            segment(release),
+            segment(kind)
+        );
+        if let Some(component) = component {
+            path = format!("{path}&component={}", segment(component));
+        }
+        let (_, text) = self
+            .send(
+                Method::POST,
+                &path,
+                Some(("application/octet-stream", bytes)),
+                &[],
+            )
+            .await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Decode {
+            what: path,
+            detail: e.to_string(),
+        })
+    }
+
+    /// Approves (or, with `approve: false`, rejects) a release for an environment, and
+    /// returns the decision that follows.
+    pub async fn approve(
+        &self,
+        project: &str,
+        release: &str,
+        request: &CreateApproval,
+    ) -> Result<Decision, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/releases/{}/approvals",
+                segment(project),
+                segment(release)
+            ),
+            Some(request),
+            &[],
+        )
+        .await
+    }
+
+    /// Evaluates a release's gates for an environment now, and explains the decision.
+    pub async fn decision(
+        &self,
+        project: &str,
+        release: &str,
+        environment: &str,
+    ) -> Result<Decision, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/releases/{}/decision?environment={}",
+                segment(project),
+                segment(release),
+                segment(environment)
+            ),
+            None::<&()>,
+            &[],
+        )
+        .await
+    }
+
+    /// Stops (`stop: true`) or resumes the line of a project or one environment.
+    pub async fn stop(&self, project: &str, stop: bool, request: &Stop) -> Result<(), ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/{}",
+                segment(project),
+                if stop { "stop" } else { "resume" }
+            ),
+            Some(request),
+            &[],
         )
         .await
     }
@@ -282,7 +375,7 @@ impl Client {
     /// The whole ledger as a JSON Lines export with a freshly signed checkpoint.
     pub async fn ledger_export(&self) -> Result<String, ClientError> {
         Ok(self
-            .send(Method::GET, "/api/v1/ledger/export", None::<&()>, &[])
+            .send(Method::GET, "/api/v1/ledger/export", None, &[])
             .await?
             .1)
     }
@@ -290,7 +383,7 @@ impl Client {
     /// The server's ledger verifier key (`NAME+KEYID+BASE64`).
     pub async fn ledger_key(&self) -> Result<String, ClientError> {
         Ok(self
-            .send(Method::GET, "/api/v1/ledger/key", None::<&()>, &[])
+            .send(Method::GET, "/api/v1/ledger/key", None, &[])
             .await?
             .1
             .trim()

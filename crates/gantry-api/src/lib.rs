@@ -38,6 +38,10 @@ pub struct CreatePromotion {
     pub environment: String,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Take the emergency path past freeze windows and a stopped line; the environment
+    /// says who may and how many more approvals it needs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emergency: bool,
 }
 
 /// `POST /api/v1/projects/{project}/environments/{environment}/hold` (and `/unhold`).
@@ -106,7 +110,7 @@ pub struct Promotion {
     pub release_alias: String,
     /// promote | rollback | automatic
     pub kind: String,
-    /// queued | running | succeeded | failed | cancelled | superseded
+    /// waiting | queued | running | succeeded | failed | cancelled | superseded | rejected
     pub state: String,
     pub requested_by: String,
     pub requested_at: String,
@@ -120,6 +124,92 @@ pub struct Promotion {
     pub error: Option<String>,
     #[serde(default)]
     pub previous_release: Option<String>,
+    /// Asked for the emergency path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub emergency: bool,
+    /// What a waiting promotion still needs, from its last decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs: Option<String>,
+}
+
+/// `POST /api/v1/projects/{project}/releases/{release}/approvals`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApproval {
+    pub environment: String,
+    /// `false` rejects.
+    pub approve: bool,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// `POST /api/v1/projects/{project}/stop` and `/resume`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stop {
+    /// One environment; the whole project when absent.
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Evidence as kept: `POST /api/v1/projects/{project}/releases/{release}/evidence?kind=K[&component=C]`
+/// with the raw report as the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub id: i64,
+    pub release: String,
+    #[serde(default)]
+    pub component: Option<String>,
+    pub kind: String,
+    /// The SHA-256 of the raw bytes.
+    pub digest: String,
+    pub size: u64,
+    /// The parsed summary (tests, vulnerabilities, sbom, provenance or generic).
+    pub summary: serde_json::Value,
+    pub source: String,
+    pub added_by: String,
+    pub added_at: String,
+    /// Whether this request added it (false: the same bytes were there already).
+    #[serde(default)]
+    pub created: bool,
+}
+
+/// One gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateOutcome {
+    pub gate: String,
+    /// pass | pending | fail
+    pub state: String,
+    pub reason: String,
+}
+
+/// A decision about a release entering an environment, explained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    #[serde(default)]
+    pub id: Option<i64>,
+    pub release: String,
+    pub environment: String,
+    /// allow | pending | deny
+    pub verdict: String,
+    pub gates: Vec<GateOutcome>,
+    #[serde(default)]
+    pub warnings: Vec<String>,
+    /// What is still needed, when pending.
+    #[serde(default)]
+    pub needs: String,
+    /// Rego policies used: name → digest of the source.
+    #[serde(default)]
+    pub policies: BTreeMap<String, String>,
+    /// Digests of the evidence the gates read.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    #[serde(default)]
+    pub emergency: bool,
+    #[serde(default)]
+    pub decided_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

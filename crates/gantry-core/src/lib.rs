@@ -5,6 +5,7 @@
 //! Wire and storage forms of these types live in the crates that own those boundaries.
 
 mod digest;
+mod gate;
 mod name;
 mod platform;
 mod project;
@@ -13,6 +14,7 @@ mod reference;
 mod release;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
+pub use gate::{GateState, Verdict};
 pub use name::{Name, NameError};
 pub use platform::{Platform, PlatformError};
 pub use project::{

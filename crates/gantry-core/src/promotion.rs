@@ -1,4 +1,4 @@
-//! The life of a promotion: queued, running, and one final state.
+//! The life of a promotion: waiting for its gates, queued, running, and one final state.
 
 use std::fmt;
 use std::str::FromStr;
@@ -6,6 +6,9 @@ use std::str::FromStr;
 /// Where a promotion stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PromotionState {
+    /// Its gates are pending (an approval, a soak time, a freeze window): it joins the
+    /// queue when they pass.
+    Waiting,
     /// Waiting for its turn: one promotion runs per environment at a time.
     Queued,
     /// Copying or retagging into the environment's targets.
@@ -18,6 +21,8 @@ pub enum PromotionState {
     Cancelled,
     /// A newer promotion into the same environment made it pointless before it ran.
     Superseded,
+    /// Its gates failed; the pointer did not move.
+    Rejected,
 }
 
 /// A transition the state machine does not allow.
@@ -36,16 +41,22 @@ impl PromotionState {
                 | PromotionState::Failed
                 | PromotionState::Cancelled
                 | PromotionState::Superseded
+                | PromotionState::Rejected
         )
     }
 
     /// Checks a transition. `Running → Queued` is how a promotion interrupted by a
-    /// crash goes back in line to be run again.
+    /// crash goes back in line to be run again; `Running → Waiting | Rejected` is the
+    /// gates' second look just before it executes.
     pub fn transition(self, to: PromotionState) -> Result<PromotionState, TransitionError> {
-        use PromotionState::{Cancelled, Failed, Queued, Running, Succeeded, Superseded};
+        use PromotionState::{
+            Cancelled, Failed, Queued, Rejected, Running, Succeeded, Superseded, Waiting,
+        };
         let allowed = matches!(
             (self, to),
-            (Queued, Running | Cancelled | Superseded) | (Running, Succeeded | Failed | Queued)
+            (Waiting, Queued | Rejected | Cancelled | Superseded)
+                | (Queued, Running | Cancelled | Superseded)
+                | (Running, Succeeded | Failed | Queued | Waiting | Rejected)
         );
         if allowed {
             Ok(to)
@@ -56,22 +67,26 @@ impl PromotionState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            PromotionState::Waiting => "waiting",
             PromotionState::Queued => "queued",
             PromotionState::Running => "running",
             PromotionState::Succeeded => "succeeded",
             PromotionState::Failed => "failed",
             PromotionState::Cancelled => "cancelled",
             PromotionState::Superseded => "superseded",
+            PromotionState::Rejected => "rejected",
         }
     }
 
-    pub const ALL: [PromotionState; 6] = [
+    pub const ALL: [PromotionState; 8] = [
+        PromotionState::Waiting,
         PromotionState::Queued,
         PromotionState::Running,
         PromotionState::Succeeded,
         PromotionState::Failed,
         PromotionState::Cancelled,
         PromotionState::Superseded,
+        PromotionState::Rejected,
     ];
 }
 
@@ -106,18 +121,24 @@ mod tests {
         assert_eq!(
             allowed,
             [
+                (Waiting, Queued),
+                (Waiting, Cancelled),
+                (Waiting, Superseded),
+                (Waiting, Rejected),
                 (Queued, Running),
                 (Queued, Cancelled),
                 (Queued, Superseded),
+                (Running, Waiting),
                 (Running, Queued),
                 (Running, Succeeded),
-                (Running, Failed)
+                (Running, Failed),
+                (Running, Rejected)
             ]
         );
         for state in PromotionState::ALL {
             assert_eq!(
                 state.is_final(),
-                !matches!(state, Queued | Running),
+                !matches!(state, Waiting | Queued | Running),
                 "{state}"
             );
             assert_eq!(state.as_str().parse::<PromotionState>(), Ok(state));

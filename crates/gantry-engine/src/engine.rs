@@ -1,19 +1,22 @@
 //! The engine: release intake, the promotion queue of each environment, execution
 //! through gantry-oci, and `track` automation. Everything a request does, without HTTP.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use gantry_core::{
-    Binding, CredentialsRef, Environment, Name, Project, Reference, ReleaseContent, ReleaseId,
-    Repository,
+    Binding, CredentialsRef, Environment, GateState, Name, Project, PromotionState, Reference,
+    ReleaseContent, ReleaseId, Repository, Verdict,
 };
 use gantry_oci::{CopyOptions, Credentials, Endpoint, NoProgress, Registries};
 use gantry_store::store::{
     Artifact, Audit, NewPromotion, NewRelease, Outcome, PromotionKind, PromotionRecord,
     ReleaseRecord, Store, StoreError,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
+
+use crate::gates::requester;
+use crate::project_file::{Definition, Governance};
 
 /// Why the engine refused or failed a request, in words for the person who asked.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum EngineError {
     Refused(#[from] gantry_core::Refusal),
     #[error("{0}")]
     Invalid(String),
+    /// A request field is wrong: which one, and why.
+    #[error("{field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
     #[error("resolving {reference}: {error}")]
     Registry {
         reference: String,
@@ -57,16 +63,47 @@ pub enum Event {
 /// The application: projects, a store, and registry access.
 #[derive(Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Arc<dyn Store>,
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
     registries: Registries,
     projects: BTreeMap<Name, Project>,
-    events: broadcast::Sender<Event>,
+    pub(crate) governance: BTreeMap<Name, Governance>,
+    pub(crate) events: broadcast::Sender<Event>,
     /// Environments with a runner working their queue in this process.
     running: Mutex<HashSet<(Name, Name)>>,
+    /// The answer last recorded for each waiting promotion, so a look that changes
+    /// nothing records nothing.
+    pub(crate) last_decisions: Mutex<HashMap<i64, Answer>>,
+    /// When to look at a project's waiting promotions again (a soak or freeze ends).
+    pub(crate) wakeups: Mutex<BTreeMap<jiff::Timestamp, BTreeSet<Name>>>,
+    pub(crate) waker: Notify,
+}
+
+/// What makes two decisions the same answer: the verdict and each gate's state.
+pub(crate) type Answer = (Verdict, Vec<(String, GateState)>);
+
+/// Who asks for a promotion, and how.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Request {
+    pub actor: String,
+    pub reason: Option<String>,
+    /// Asking again with the same key returns the first answer.
+    pub idempotency_key: Option<String>,
+    /// Take the emergency path past freeze windows and a stopped line (the environment
+    /// names who may, and how many more approvals it costs).
+    pub emergency: bool,
+}
+
+impl Request {
+    pub fn by(actor: impl Into<String>) -> Request {
+        Request {
+            actor: actor.into(),
+            ..Request::default()
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -77,7 +114,7 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-const ENGINE: &str = "gantry";
+pub(crate) const ENGINE: &str = "gantry";
 
 impl Engine {
     /// Sets up every project's environments in the store and puts promotions that a
@@ -85,8 +122,14 @@ impl Engine {
     pub async fn start(
         store: Arc<dyn Store>,
         registries: Registries,
-        projects: Vec<Project>,
+        definitions: Vec<Definition>,
     ) -> Result<Engine, EngineError> {
+        let mut projects = Vec::new();
+        let mut governance = BTreeMap::new();
+        for definition in definitions {
+            governance.insert(definition.project.name().clone(), definition.governance);
+            projects.push(definition.project);
+        }
         for project in &projects {
             let names: Vec<Name> = project.environments().map(|e| e.name.clone()).collect();
             store.ensure_environments(project.name(), &names).await?;
@@ -103,14 +146,20 @@ impl Engine {
                     .into_iter()
                     .map(|p| (p.name().clone(), p))
                     .collect(),
+                governance,
                 events,
                 running: Mutex::new(HashSet::new()),
+                last_decisions: Mutex::new(HashMap::new()),
+                wakeups: Mutex::new(BTreeMap::new()),
+                waker: Notify::new(),
             }),
         };
+        engine.start_waker();
         for project in engine.inner.projects.values() {
             for environment in project.environments() {
                 engine.kick(project.name(), &environment.name);
             }
+            engine.reconsider_later(project.name());
         }
         Ok(engine)
     }
@@ -215,21 +264,11 @@ impl Engine {
         project: &str,
         release: &str,
         environment: &str,
-        actor: &str,
-        reason: Option<String>,
-        idempotency_key: Option<String>,
+        request: Request,
     ) -> Result<PromotionRecord, EngineError> {
         let project = self.project(project)?;
-        let record = self
-            .inner
-            .store
-            .find_release(project.name(), release)
-            .await?
-            .ok_or_else(|| EngineError::UnknownRelease {
-                project: project.name().clone(),
-                release: release.to_owned(),
-            })?;
-        if let Some(key) = &idempotency_key {
+        let record = self.release(project, release).await?;
+        if let Some(key) = &request.idempotency_key {
             // A retried request must find its first answer even if the rules changed since.
             if let Some(existing) = self
                 .lookup_idempotent(project, environment, &record, key)
@@ -245,13 +284,27 @@ impl Engine {
         self.queue(
             project,
             &target.name,
-            record.id.clone(),
+            &record,
             PromotionKind::Promote,
-            actor,
-            reason,
-            idempotency_key,
+            request,
         )
         .await
+    }
+
+    /// A release of `project` by id, prefix or alias.
+    pub(crate) async fn release(
+        &self,
+        project: &Project,
+        release: &str,
+    ) -> Result<ReleaseRecord, EngineError> {
+        self.inner
+            .store
+            .find_release(project.name(), release)
+            .await?
+            .ok_or_else(|| EngineError::UnknownRelease {
+                project: project.name().clone(),
+                release: release.to_owned(),
+            })
     }
 
     /// Cancels a promotion of `project` that has not started yet.
@@ -317,8 +370,7 @@ impl Engine {
         project: &str,
         environment: &str,
         to: Option<&str>,
-        actor: &str,
-        reason: Option<String>,
+        request: Request,
     ) -> Result<PromotionRecord, EngineError> {
         let project = self.project(project)?;
         let target = Self::environment_of(project, environment)?;
@@ -359,47 +411,75 @@ impl Engine {
             }
             .into());
         }
+        let record = self.release(project, release.digest().as_str()).await?;
         self.queue(
             project,
             &target.name,
-            release,
+            &record,
             PromotionKind::Rollback,
-            actor,
-            reason,
-            None,
+            request,
         )
         .await
     }
 
-    /// Queues a promotion asked for by a person, recorded with who and why, and makes
-    /// sure the environment's runner picks it up.
-    #[expect(clippy::too_many_arguments, reason = "each is one fact of the request")]
+    /// Queues a promotion asked for by a person, recorded with who and why: into the
+    /// queue when the environment's gates pass, waiting when they are pending, rejected
+    /// when they fail. The decision is recorded with the promotion.
     async fn queue(
         &self,
         project: &Project,
         environment: &Name,
-        release: ReleaseId,
+        release: &ReleaseRecord,
         kind: PromotionKind,
-        actor: &str,
-        reason: Option<String>,
-        idempotency_key: Option<String>,
+        request: Request,
     ) -> Result<PromotionRecord, EngineError> {
-        let mut audit = Audit::by(actor);
-        audit.reason = reason;
-        let request = NewPromotion {
+        let decision = self
+            .evaluate(
+                project,
+                environment,
+                release,
+                Some(&request.actor),
+                request.emergency,
+            )
+            .await?;
+        let mut audit = Audit::by(&request.actor);
+        audit.reason = request.reason;
+        let new = NewPromotion {
             project: project.name().clone(),
             environment: environment.clone(),
-            release,
+            release: release.id.clone(),
             kind,
-            idempotency_key,
+            idempotency_key: request.idempotency_key,
+            state: if decision.verdict == Verdict::Allow {
+                PromotionState::Queued
+            } else {
+                PromotionState::Waiting
+            },
+            emergency: request.emergency,
         };
-        let (promotion, _) = self.inner.store.enqueue(request, &audit).await?;
+        let (promotion, created) = self.inner.store.enqueue(new, &audit).await?;
+        if !created {
+            return Ok(promotion);
+        }
+        if self.gates(project.name(), environment).is_some() {
+            self.record(project, environment, release, Some(promotion.id), &decision)
+                .await?;
+        }
+        if decision.verdict == Verdict::Deny {
+            self.settle(&promotion, &decision).await?;
+            return Ok(self
+                .inner
+                .store
+                .promotion(promotion.id)
+                .await?
+                .unwrap_or(promotion));
+        }
         self.kick(project.name(), environment);
         Ok(promotion)
     }
 
     /// An environment of `project`, or the refusal that names it unknown.
-    fn environment_of<'p>(
+    pub(crate) fn environment_of<'p>(
         project: &'p Project,
         environment: &str,
     ) -> Result<&'p Environment, EngineError> {
@@ -447,8 +527,10 @@ impl Engine {
             .and_then(|e| e.release))
     }
 
-    /// Queues an automatic promotion unless the environment is held, already holds the
-    /// release, or the release has not reached all of its upstreams yet.
+    /// Proposes an automatic promotion unless the environment is held, already holds the
+    /// release, or the release has not reached all of its upstreams yet. Its gates
+    /// decide: queued when they pass, waiting when pending (replacing an older release
+    /// still waiting there), and not proposed at all when they fail.
     async fn enqueue_automatic(
         &self,
         project: &Project,
@@ -474,7 +556,53 @@ impl Engine {
         {
             return Ok(());
         }
-        self.inner
+        let gated = self.gates(project.name(), environment).is_some();
+        let (record, decision) = if gated {
+            let record = self.release(project, release.digest().as_str()).await?;
+            let decision = self
+                .evaluate(project, environment, &record, None, false)
+                .await?;
+            if decision.verdict == Verdict::Deny {
+                self.record(project, environment, &record, None, &decision)
+                    .await?;
+                tracing::info!(project = %project.name(), %environment, %release, failures = %decision.failures(), "gates fail: not following upstream");
+                return Ok(());
+            }
+            (Some(record), Some(decision))
+        } else {
+            (None, None)
+        };
+        let waiting = decision
+            .as_ref()
+            .is_some_and(|d| d.verdict == Verdict::Pending);
+        if waiting {
+            // A track environment follows the newest release: an older one still
+            // waiting there is pointless now.
+            for older in self
+                .inner
+                .store
+                .promotions_in_state(project.name(), PromotionState::Waiting)
+                .await?
+                .into_iter()
+                .filter(|p| &p.environment == environment && p.kind == PromotionKind::Automatic)
+            {
+                if let Err(error) = self
+                    .inner
+                    .store
+                    .advance(
+                        older.id,
+                        PromotionState::Superseded,
+                        Some(&format!("release {release} came after it")),
+                        &Audit::by(ENGINE),
+                    )
+                    .await
+                {
+                    tracing::debug!(promotion = older.id, %error, "could not supersede");
+                }
+            }
+        }
+        let (promotion, created) = self
+            .inner
             .store
             .enqueue(
                 NewPromotion {
@@ -483,17 +611,27 @@ impl Engine {
                     release: release.clone(),
                     kind: PromotionKind::Automatic,
                     idempotency_key: Some(format!("auto:{environment}:{}", release.digest())),
+                    state: if waiting {
+                        PromotionState::Waiting
+                    } else {
+                        PromotionState::Queued
+                    },
+                    emergency: false,
                 },
                 &Audit::by(ENGINE).because("tracking upstream"),
             )
             .await?;
+        if let (true, Some(record), Some(decision)) = (created, &record, &decision) {
+            self.record(project, environment, record, Some(promotion.id), decision)
+                .await?;
+        }
         self.kick(project.name(), environment);
         Ok(())
     }
 
     /// Makes sure a runner works this environment's queue; at most one per process, and
     /// the store lets only one promotion run per environment anywhere.
-    fn kick(&self, project: &Name, environment: &Name) {
+    pub(crate) fn kick(&self, project: &Name, environment: &Name) {
         let key = (project.clone(), environment.clone());
         if !self.inner.running.lock().expect("lock").insert(key.clone()) {
             return;
@@ -533,6 +671,64 @@ impl Engine {
         let target = project
             .environment(environment.as_str())
             .ok_or_else(|| EngineError::Invalid(format!("no environment {environment}")))?;
+        if self.gates(project.name(), environment).is_some() {
+            // The last look, just before anything is written: a gate may have changed
+            // since the promotion was queued (a freeze began, a rejection came in).
+            let release = self
+                .release(project, promotion.release.digest().as_str())
+                .await?;
+            let decision = self
+                .evaluate(
+                    project,
+                    environment,
+                    &release,
+                    requester(&promotion),
+                    promotion.emergency,
+                )
+                .await?;
+            self.record(
+                project,
+                environment,
+                &release,
+                Some(promotion.id),
+                &decision,
+            )
+            .await?;
+            match decision.verdict {
+                Verdict::Allow => {}
+                Verdict::Pending => {
+                    self.inner
+                        .store
+                        .advance(
+                            promotion.id,
+                            PromotionState::Waiting,
+                            None,
+                            &Audit::by(ENGINE).because(decision.needs()),
+                        )
+                        .await?;
+                    return Ok(true);
+                }
+                Verdict::Deny => {
+                    let rejected = self
+                        .inner
+                        .store
+                        .advance(
+                            promotion.id,
+                            PromotionState::Rejected,
+                            Some(&decision.failures()),
+                            &Audit::by(ENGINE),
+                        )
+                        .await?;
+                    let _ = self.inner.events.send(Event::PromotionFailed {
+                        project: project.name().clone(),
+                        environment: environment.clone(),
+                        promotion: rejected.id,
+                        error: rejected.error.unwrap_or_default(),
+                    });
+                    return Ok(true);
+                }
+            }
+        }
         let version = self
             .inner
             .store

@@ -19,11 +19,15 @@
 //! ```
 //!
 //! Every problem is reported as `FILE:LINE:COLUMN: reason`, including the ones found
-//! only when the whole graph is checked (an unknown upstream, a cycle).
+//! only when the whole graph is checked (an unknown upstream, a cycle). The gates an
+//! environment sets are described in [`gates`].
 
-use std::collections::{BTreeMap, HashMap};
+pub mod gates;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use gantry_core::{
     Binding, Component, CredentialsRef, Environment, Field, Name, Project, Repository, Strategy,
@@ -31,6 +35,25 @@ use gantry_core::{
 };
 use marked_yaml::{LoaderOptions, Marker, Spanned};
 use serde::Deserialize;
+
+pub use gates::Governance;
+
+/// A project file's whole content: the checked graph and its governance.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub project: Project,
+    pub governance: Governance,
+}
+
+impl From<Project> for Definition {
+    /// A project without gates: every release may go.
+    fn from(project: Project) -> Definition {
+        Definition {
+            project,
+            governance: Governance::default(),
+        }
+    }
+}
 
 /// One problem in a project file, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +91,12 @@ struct ProjectWire {
     project: Spanned<String>,
     components: HashMap<Spanned<String>, Spanned<String>>,
     environments: HashMap<Spanned<String>, EnvironmentWire>,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    policies: Vec<Spanned<String>>,
+    #[serde(default)]
+    prometheus: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +112,8 @@ struct EnvironmentWire {
     targets: HashMap<Spanned<String>, TargetWire>,
     #[serde(default)]
     credentials: Option<Spanned<CredentialsWire>>,
+    #[serde(default)]
+    gates: Option<gates::GatesWire>,
 }
 
 #[derive(Deserialize)]
@@ -169,7 +200,7 @@ pub fn parse_settings<T: serde::de::DeserializeOwned>(
 }
 
 /// Reads and checks a project file.
-pub fn load(path: &Path) -> Result<Project, ProjectFileErrors> {
+pub fn load(path: &Path) -> Result<Definition, ProjectFileErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ProjectFileErrors(vec![ProjectFileError {
@@ -182,8 +213,9 @@ pub fn load(path: &Path) -> Result<Project, ProjectFileErrors> {
     parse(&file, &text)
 }
 
-/// Parses and checks a project file's text; `file` names it in errors.
-pub fn parse(file: &str, text: &str) -> Result<Project, ProjectFileErrors> {
+/// Parses and checks a project file's text; `file` names it in errors, and policy
+/// files are read relative to its folder.
+pub fn parse(file: &str, text: &str) -> Result<Definition, ProjectFileErrors> {
     let wire: ProjectWire = parse_settings(file, text)?;
     Converter {
         file,
@@ -297,8 +329,21 @@ impl Converter<'_> {
         }
     }
 
-    fn convert(mut self, wire: ProjectWire) -> Result<Project, ProjectFileErrors> {
+    fn convert(mut self, mut wire: ProjectWire) -> Result<Definition, ProjectFileErrors> {
         self.spans.insert(Place::Project, start(&wire.project));
+        let groups: BTreeMap<String, BTreeSet<String>> = std::mem::take(&mut wire.groups)
+            .into_iter()
+            .map(|(group, members)| (group, members.into_iter().collect()))
+            .collect();
+        let mut policy_cache = BTreeMap::new();
+        let project_policies: Vec<Arc<_>> = std::mem::take(&mut wire.policies)
+            .iter()
+            .filter_map(|path| self.policy(&mut policy_cache, path))
+            .collect();
+        let mut governance = Governance {
+            prometheus: wire.prometheus.take(),
+            ..Governance::default()
+        };
         let project = self.name("project", &wire.project);
         let mut components = Vec::new();
         let mut component_entries: Vec<_> = wire.components.into_iter().collect();
@@ -315,16 +360,24 @@ impl Converter<'_> {
         let mut environment_entries: Vec<_> = wire.environments.into_iter().collect();
         environment_entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let mut environments = Vec::new();
-        for (name, environment) in environment_entries {
+        for (name, mut environment) in environment_entries {
+            let gates = self.gates(
+                environment.gates.take().unwrap_or_default(),
+                &project_policies,
+                &mut policy_cache,
+                &groups,
+            );
+            governance.gates.insert(name.to_string(), gates);
             if let Some(environment) = self.environment(&name, environment) {
                 environments.push(environment);
             }
         }
+        governance.groups = groups;
         if !self.errors.is_empty() {
             return Err(ProjectFileErrors(self.errors));
         }
         let project = project.expect("no errors means the name parsed");
-        Project::new(project, components, environments).map_err(|errors| {
+        let project = Project::new(project, components, environments).map_err(|errors| {
             for error in errors {
                 let place = match error.field {
                     Field::Project => Place::Project,
@@ -342,6 +395,10 @@ impl Converter<'_> {
                 self.error(marker, error.reason);
             }
             ProjectFileErrors(self.errors)
+        })?;
+        Ok(Definition {
+            project,
+            governance,
         })
     }
 
@@ -463,7 +520,7 @@ environments:
 
     #[test]
     fn reads_a_project() {
-        let project = parse("payments.yaml", GOOD).unwrap();
+        let project = parse("payments.yaml", GOOD).unwrap().project;
         assert_eq!(project.name().as_str(), "payments");
         let order: Vec<&str> = project.environments().map(|e| e.name.as_str()).collect();
         assert_eq!(order, ["dev", "staging", "prod"]);
@@ -503,7 +560,7 @@ environments:
             (
                 format!("{GOOD}extra: 1\n"),
                 &[
-                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments",
+                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments, groups, policies, prometheus",
                 ],
             ),
             (

@@ -105,6 +105,12 @@ impl From<EngineError> for ApiError {
                 Some("environment"),
             ),
             EngineError::Invalid(_) => ApiError::bad_request(message, None),
+            EngineError::InvalidField { field, .. } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                message,
+                Some(field),
+            ),
             EngineError::Registry { .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unresolvable",

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod gates;
 mod routes;
 
 use std::future::Future;
@@ -83,6 +84,22 @@ pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
             "/projects/{project}/promotions/{id}/cancel",
             post(routes::cancel),
         )
+        .route(
+            "/projects/{project}/releases/{release}/evidence",
+            post(gates::add_evidence)
+                .get(gates::list_evidence)
+                .layer(DefaultBodyLimit::max(gates::EVIDENCE_LIMIT)),
+        )
+        .route(
+            "/projects/{project}/releases/{release}/approvals",
+            post(gates::add_approval),
+        )
+        .route(
+            "/projects/{project}/releases/{release}/decision",
+            post(gates::explain),
+        )
+        .route("/projects/{project}/stop", post(gates::stop))
+        .route("/projects/{project}/resume", post(gates::resume))
         .route("/projects/{project}/status", get(routes::status))
         .route(
             "/projects/{project}/environments/{environment}/hold",

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use gantry_api as api;
 use gantry_core::Name;
+use gantry_engine::Request as PromotionRequest;
 use gantry_store::store::{PromotionRecord, ReleaseRecord};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -104,6 +105,8 @@ pub fn promotion(record: PromotionRecord) -> api::Promotion {
         finished_at: record.finished_at,
         error: record.error,
         previous_release: record.previous_release.map(|r| r.digest().to_string()),
+        emergency: record.emergency,
+        needs: None,
     }
 }
 
@@ -169,9 +172,12 @@ pub async fn create_promotion(
             &project,
             &request.release,
             &request.environment,
-            &caller,
-            request.reason,
-            key,
+            PromotionRequest {
+                actor: caller,
+                reason: request.reason,
+                idempotency_key: key,
+                emergency: request.emergency,
+            },
         )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(promotion(record))))
@@ -362,8 +368,11 @@ pub async fn rollback(
             &project,
             &environment,
             request.to.as_deref(),
-            &caller,
-            request.reason,
+            PromotionRequest {
+                actor: caller,
+                reason: request.reason,
+                ..PromotionRequest::default()
+            },
         )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(promotion(record))))

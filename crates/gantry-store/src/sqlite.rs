@@ -6,21 +6,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use gantry_core::{Name, PromotionState, ReleaseId};
+use gantry_core::{Digest, Name, PromotionState, ReleaseId};
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
 use crate::ledger::entry::{Entry, GENESIS};
 use crate::store::{
-    Artifact, Audit, EnvironmentRecord, Hold, NewPromotion, NewRelease, Outcome, PromotionRecord,
-    ReleaseRecord, Result, Store, StoreError,
+    ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord, Hold,
+    NewApproval, NewDecision, NewEvidence, NewPromotion, NewRelease, Outcome, PromotionRecord,
+    ReleaseRecord, Result, StopRecord, Store, StoreError,
 };
 use crate::time;
+
+mod governance;
 
 /// Migrations in order; each runs once, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_tokens.sql")),
+    (3, include_str!("../migrations/sqlite/0003_gates.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -239,18 +243,19 @@ fn load_release(transaction: &Transaction<'_>, id: &str) -> Result<Option<Releas
 }
 
 const PROMOTION_COLUMNS: &str = "id, project, environment, release_id, kind, state, requested_by, requested_at, reason, \
-     started_at, finished_at, error, previous_release_id, idempotency_key";
+     started_at, finished_at, error, previous_release_id, idempotency_key, emergency";
 
-fn promotion_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 14]> {
-    let mut values: [Option<String>; 14] = Default::default();
+fn promotion_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 15]> {
+    let mut values: [Option<String>; 15] = Default::default();
     values[0] = Some(row.get::<_, i64>(0)?.to_string());
-    for (index, value) in values.iter_mut().enumerate().skip(1) {
+    for (index, value) in values.iter_mut().enumerate().skip(1).take(13) {
         *value = row.get(index)?;
     }
+    values[14] = Some(row.get::<_, i64>(14)?.to_string());
     Ok(values)
 }
 
-fn promotion_record(values: [Option<String>; 14]) -> Result<PromotionRecord> {
+fn promotion_record(values: [Option<String>; 15]) -> Result<PromotionRecord> {
     let [
         id,
         project,
@@ -266,6 +271,7 @@ fn promotion_record(values: [Option<String>; 14]) -> Result<PromotionRecord> {
         error,
         previous,
         key,
+        emergency,
     ] = values;
     let required = |value: Option<String>, what: &str| {
         value.ok_or_else(|| StoreError::Corrupt(format!("promotion without {what}")))
@@ -285,6 +291,7 @@ fn promotion_record(values: [Option<String>; 14]) -> Result<PromotionRecord> {
         error,
         previous_release: previous.as_deref().map(release_id).transpose()?,
         idempotency_key: key,
+        emergency: emergency.as_deref() == Some("1"),
     })
 }
 
@@ -396,7 +403,7 @@ fn transition(
     let now = time::now();
     let (started, finished) = match to {
         PromotionState::Running => (Some(now.as_str()), None),
-        PromotionState::Queued => (None, None),
+        PromotionState::Queued | PromotionState::Waiting => (None, None),
         _ => (promotion.started_at.as_deref(), Some(now.as_str())),
     };
     transaction
@@ -598,8 +605,8 @@ impl Store for SqliteStore {
             }
             transaction
                 .execute(
-                    "INSERT INTO promotions (project, environment, release_id, kind, state, requested_by, requested_at, reason, idempotency_key) \
-                     VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?6, ?7, ?8)",
+                    "INSERT INTO promotions (project, environment, release_id, kind, state, requested_by, requested_at, reason, idempotency_key, emergency) \
+                     VALUES (?1, ?2, ?3, ?4, ?9, ?5, ?6, ?7, ?8, ?10)",
                     params![
                         request.project.as_str(),
                         request.environment.as_str(),
@@ -609,21 +616,26 @@ impl Store for SqliteStore {
                         time::now(),
                         audit.reason,
                         request.idempotency_key,
+                        request.state.as_str(),
+                        request.emergency,
                     ],
                 )
                 .map_err(database)?;
+            if !matches!(request.state, PromotionState::Queued | PromotionState::Waiting) {
+                return Err(StoreError::Conflict(format!("a new promotion is queued or waiting, not {}", request.state)));
+            }
             let id = transaction.last_insert_rowid();
             append(
                 transaction,
                 Draft {
                     audit: &audit,
-                    action: "promotion.queued",
+                    action: &format!("promotion.{}", request.state),
                     project: request.project.as_str(),
                     environment: Some(request.environment.as_str()),
                     release: Some(&request.release),
                     digests: BTreeMap::new(),
                     reason: None,
-                    detail: json!({"promotion": id, "kind": request.kind.as_str()}),
+                    detail: json!({"promotion": id, "kind": request.kind.as_str(), "emergency": request.emergency}),
                 },
             )?;
             let promotion = load_promotion(transaction, id)?.ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
@@ -758,6 +770,188 @@ impl Store for SqliteStore {
                 .ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))
         })
         .await
+    }
+
+    async fn advance(
+        &self,
+        id: i64,
+        to: PromotionState,
+        reason: Option<&str>,
+        audit: &Audit,
+    ) -> Result<PromotionRecord> {
+        let (reason, audit) = (reason.map(str::to_owned), audit.clone());
+        self.transaction(move |transaction| {
+            let promotion = load_promotion(transaction, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
+            if !matches!(
+                to,
+                PromotionState::Queued
+                    | PromotionState::Waiting
+                    | PromotionState::Rejected
+                    | PromotionState::Superseded
+            ) || (to == PromotionState::Queued && promotion.state != PromotionState::Waiting)
+            {
+                return Err(StoreError::Conflict(format!(
+                    "promotion {id}: gates do not move a promotion from {} to {to}",
+                    promotion.state
+                )));
+            }
+            let error = matches!(to, PromotionState::Rejected | PromotionState::Superseded)
+                .then_some(reason.as_deref())
+                .flatten();
+            transition(transaction, &promotion, to, &audit, error)?;
+            load_promotion(transaction, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))
+        })
+        .await
+    }
+
+    async fn promotions_in_state(
+        &self,
+        project: &Name,
+        state: PromotionState,
+    ) -> Result<Vec<PromotionRecord>> {
+        let project = project.to_string();
+        self.transaction(move |transaction| {
+            let mut statement = transaction
+                .prepare_cached(&format!(
+                    "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE project = ?1 AND state = ?2 ORDER BY id"
+                ))
+                .map_err(database)?;
+            let rows = statement
+                .query_map(params![project, state.as_str()], promotion_row)
+                .map_err(database)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(database)?;
+            rows.into_iter().map(promotion_record).collect()
+        })
+        .await
+    }
+
+    async fn arrivals(
+        &self,
+        project: &Name,
+        release: &ReleaseId,
+    ) -> Result<BTreeMap<Name, String>> {
+        let (project, release) = (project.to_string(), release.digest().to_string());
+        self.transaction(move |transaction| {
+            let mut statement = transaction
+                .prepare_cached(
+                    "SELECT environment, MIN(finished_at) FROM promotions WHERE project = ?1 AND release_id = ?2 AND state = 'succeeded' GROUP BY environment",
+                )
+                .map_err(database)?;
+            let rows = statement
+                .query_map(params![project, release], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+                .map_err(database)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(database)?;
+            rows.into_iter()
+                .map(|(environment, at)| Ok((parse("environment", &environment)?, at)))
+                .collect()
+        })
+        .await
+    }
+
+    async fn add_evidence(
+        &self,
+        evidence: NewEvidence,
+        audit: &Audit,
+    ) -> Result<(EvidenceRecord, bool)> {
+        let audit = audit.clone();
+        self.transaction(move |transaction| {
+            governance::add_evidence(transaction, &evidence, &audit)
+        })
+        .await
+    }
+
+    async fn evidence(&self, project: &Name, release: &ReleaseId) -> Result<Vec<EvidenceRecord>> {
+        let (project, release) = (project.clone(), release.clone());
+        self.transaction(move |transaction| governance::evidence(transaction, &project, &release))
+            .await
+    }
+
+    async fn evidence_bytes(&self, project: &Name, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        let (project, digest) = (project.to_string(), digest.to_string());
+        self.transaction(move |transaction| {
+            transaction
+                .query_row(
+                    "SELECT raw FROM evidence WHERE project = ?1 AND digest = ?2 LIMIT 1",
+                    [project, digest],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(database)
+        })
+        .await
+    }
+
+    async fn add_approval(&self, approval: NewApproval, audit: &Audit) -> Result<ApprovalRecord> {
+        let audit = audit.clone();
+        self.transaction(move |transaction| {
+            governance::add_approval(transaction, &approval, &audit)
+        })
+        .await
+    }
+
+    async fn approvals(
+        &self,
+        project: &Name,
+        release: &ReleaseId,
+        environment: &Name,
+    ) -> Result<Vec<ApprovalRecord>> {
+        let (project, release, environment) =
+            (project.clone(), release.clone(), environment.clone());
+        self.transaction(move |transaction| {
+            governance::approvals(transaction, &project, &release, &environment)
+        })
+        .await
+    }
+
+    async fn record_decision(
+        &self,
+        decision: NewDecision,
+        audit: &Audit,
+    ) -> Result<DecisionRecord> {
+        let audit = audit.clone();
+        self.transaction(move |transaction| {
+            governance::record_decision(transaction, &decision, &audit)
+        })
+        .await
+    }
+
+    async fn decisions(
+        &self,
+        project: &Name,
+        release: &ReleaseId,
+        environment: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>> {
+        let (project, release, environment) =
+            (project.clone(), release.clone(), environment.cloned());
+        self.transaction(move |transaction| {
+            governance::decisions(transaction, &project, &release, environment.as_ref(), limit)
+        })
+        .await
+    }
+
+    async fn set_stop(
+        &self,
+        project: &Name,
+        environment: Option<&Name>,
+        stop: bool,
+        audit: &Audit,
+    ) -> Result<()> {
+        let (project, environment, audit) = (project.clone(), environment.cloned(), audit.clone());
+        self.transaction(move |transaction| {
+            governance::set_stop(transaction, &project, environment.as_ref(), stop, &audit)
+        })
+        .await
+    }
+
+    async fn stops(&self, project: &Name) -> Result<Vec<StopRecord>> {
+        let project = project.clone();
+        self.transaction(move |transaction| governance::stops(transaction, &project))
+            .await
     }
 
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>> {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use gantry_core::{Digest, Name, PromotionState, ReleaseId};
+use gantry_core::{Digest, Name, PromotionState, ReleaseId, Verdict};
 
 use crate::ledger::entry::Entry;
 
@@ -129,6 +129,10 @@ pub struct NewPromotion {
     pub release: ReleaseId,
     pub kind: PromotionKind,
     pub idempotency_key: Option<String>,
+    /// `Waiting` when its gates are pending, else `Queued`.
+    pub state: PromotionState,
+    /// Asks for the emergency path past freezes and stops.
+    pub emergency: bool,
 }
 
 /// A recorded promotion.
@@ -149,6 +153,7 @@ pub struct PromotionRecord {
     /// What the environment held when this promotion ran.
     pub previous_release: Option<ReleaseId>,
     pub idempotency_key: Option<String>,
+    pub emergency: bool,
 }
 
 /// A pause of automation, with who and why.
@@ -182,6 +187,101 @@ pub enum Outcome {
     Failed {
         error: String,
     },
+}
+
+/// Evidence to keep: the raw bytes (content-addressed) and their parsed summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvidence {
+    pub project: Name,
+    pub release: ReleaseId,
+    /// `None`: about the whole release.
+    pub component: Option<Name>,
+    pub kind: String,
+    pub digest: Digest,
+    pub raw: Vec<u8>,
+    /// The summary's JSON form, as gantry-evidence writes it.
+    pub summary: String,
+    /// `api`, or `registry` when pulled from beside the artifact.
+    pub source: String,
+}
+
+/// Kept evidence, without its raw bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceRecord {
+    pub id: i64,
+    pub project: Name,
+    pub release: ReleaseId,
+    pub component: Option<Name>,
+    pub kind: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub summary: String,
+    pub source: String,
+    pub added_by: String,
+    pub added_at: String,
+}
+
+/// A person's approval (or rejection) of a release for an environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApproval {
+    pub project: Name,
+    pub release: ReleaseId,
+    pub environment: Name,
+    pub approve: bool,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRecord {
+    pub id: i64,
+    pub project: Name,
+    pub release: ReleaseId,
+    pub environment: Name,
+    pub user: String,
+    pub approve: bool,
+    pub comment: Option<String>,
+    pub at: String,
+}
+
+/// A gate evaluation to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDecision {
+    pub project: Name,
+    pub release: ReleaseId,
+    pub environment: Name,
+    /// The promotion it was made for, if any (a `track` candidate has none).
+    pub promotion: Option<i64>,
+    pub verdict: Verdict,
+    /// The gates' answers, warnings and the rest, as JSON the engine writes.
+    pub detail: String,
+    /// Each Rego policy used and the digest of its source.
+    pub policies: Vec<(String, Digest)>,
+    pub evidence: Vec<Digest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRecord {
+    pub id: i64,
+    pub project: Name,
+    pub release: ReleaseId,
+    pub environment: Name,
+    pub promotion: Option<i64>,
+    pub verdict: Verdict,
+    pub detail: String,
+    pub policies: Vec<(String, Digest)>,
+    pub evidence: Vec<Digest>,
+    pub decided_by: String,
+    pub decided_at: String,
+}
+
+/// A stopped line: no promotions into the project (or one environment) until resumed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopRecord {
+    pub project: Name,
+    pub environment: Option<Name>,
+    pub reason: String,
+    pub by: String,
+    pub since: String,
 }
 
 /// Everything Gantry keeps.
@@ -230,6 +330,78 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cancels a promotion that has not started; running and finished ones are a conflict.
     async fn cancel(&self, id: i64, audit: &Audit) -> Result<PromotionRecord>;
+
+    /// Moves a promotion as its gates say: `Waiting → Queued` (they passed),
+    /// `Waiting | Running → Rejected` (they failed, `reason` says why),
+    /// `Running → Waiting` (pending again at the last look) or `Waiting → Superseded`
+    /// (a newer release replaced it, `reason` says which).
+    async fn advance(
+        &self,
+        id: i64,
+        to: PromotionState,
+        reason: Option<&str>,
+        audit: &Audit,
+    ) -> Result<PromotionRecord>;
+
+    /// Promotions of a project in one state, oldest first.
+    async fn promotions_in_state(
+        &self,
+        project: &Name,
+        state: PromotionState,
+    ) -> Result<Vec<PromotionRecord>>;
+
+    /// When the release first reached each environment it has reached.
+    async fn arrivals(&self, project: &Name, release: &ReleaseId)
+    -> Result<BTreeMap<Name, String>>;
+
+    /// Keeps evidence, or returns the same evidence kept before (same release,
+    /// component and bytes); `true` when new.
+    async fn add_evidence(
+        &self,
+        evidence: NewEvidence,
+        audit: &Audit,
+    ) -> Result<(EvidenceRecord, bool)>;
+
+    /// A release's evidence, oldest first.
+    async fn evidence(&self, project: &Name, release: &ReleaseId) -> Result<Vec<EvidenceRecord>>;
+
+    /// The raw bytes of kept evidence.
+    async fn evidence_bytes(&self, project: &Name, digest: &Digest) -> Result<Option<Vec<u8>>>;
+
+    async fn add_approval(&self, approval: NewApproval, audit: &Audit) -> Result<ApprovalRecord>;
+
+    /// Approvals and rejections of a release for an environment, oldest first.
+    async fn approvals(
+        &self,
+        project: &Name,
+        release: &ReleaseId,
+        environment: &Name,
+    ) -> Result<Vec<ApprovalRecord>>;
+
+    async fn record_decision(&self, decision: NewDecision, audit: &Audit)
+    -> Result<DecisionRecord>;
+
+    /// Decisions about a release, newest first; one environment's or all.
+    async fn decisions(
+        &self,
+        project: &Name,
+        release: &ReleaseId,
+        environment: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<DecisionRecord>>;
+
+    /// Stops (`Some(reason)` in the audit) or resumes the line for a project or one
+    /// environment of it.
+    async fn set_stop(
+        &self,
+        project: &Name,
+        environment: Option<&Name>,
+        stop: bool,
+        audit: &Audit,
+    ) -> Result<()>;
+
+    /// Stops in force for a project (its own and its environments').
+    async fn stops(&self, project: &Name) -> Result<Vec<StopRecord>>;
 
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>>;
 

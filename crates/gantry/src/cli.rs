@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::board::{HistoryArgs, StatusArgs};
+use crate::commands::gates::{ApproveArgs, EvidenceArgs, StopArgs, WhyArgs};
 use crate::commands::promote::{CancelArgs, HoldArgs, PromoteArgs, RollbackArgs};
 use crate::commands::{
     copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, release::ReleaseArgs,
@@ -89,4 +90,16 @@ pub enum Command {
     History(HistoryArgs),
     /// Create API tokens.
     Token(TokenArgs),
+    /// Hand in evidence (test reports, scans, SBOMs, provenance) about a release.
+    Evidence(EvidenceArgs),
+    /// Approve a release for an environment.
+    Approve(ApproveArgs),
+    /// Reject a release for an environment: its approvals gate fails.
+    Reject(ApproveArgs),
+    /// Explain whether a release may enter an environment: every gate and why.
+    Why(WhyArgs),
+    /// Stop the line: no promotion enters a project (or one environment) until resumed.
+    Stop(StopArgs),
+    /// Resume a stopped line.
+    Resume(StopArgs),
 }

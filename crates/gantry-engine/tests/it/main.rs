@@ -1,12 +1,14 @@
 //! The engine against real registries: a release flows dev → staging by itself and
 //! to prod when asked, every step digest-checked and in the ledger.
 
+mod gates;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_core::{Name, ReleaseId};
-use gantry_engine::{Engine, EngineError, Event, project_file};
+use gantry_engine::{Engine, EngineError, Event, Request, project_file};
 use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
 use gantry_store::sqlite::SqliteStore;
 use gantry_store::store::Store;
@@ -217,9 +219,12 @@ async fn a_release_flows_through_its_environments() {
             "payments",
             &release.alias,
             "prod",
-            "alice",
-            Some("release 1.4.2".to_owned()),
-            Some("key-1".to_owned()),
+            Request {
+                actor: "alice".to_owned(),
+                reason: Some("release 1.4.2".to_owned()),
+                idempotency_key: Some("key-1".to_owned()),
+                ..Request::default()
+            },
         )
         .await
         .unwrap();
@@ -244,16 +249,18 @@ async fn a_release_flows_through_its_environments() {
             "payments",
             &release.alias,
             "prod",
-            "alice",
-            None,
-            Some("key-1".to_owned()),
+            Request {
+                actor: "alice".to_owned(),
+                idempotency_key: Some("key-1".to_owned()),
+                ..Request::default()
+            },
         )
         .await
         .unwrap();
     assert_eq!(retried.id, promotion.id);
     let again = world
         .engine
-        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -305,21 +312,21 @@ async fn refusals_and_failures_change_nothing() {
         (
             world
                 .engine
-                .promote("shipping", &release.alias, "prod", "a", None, None)
+                .promote("shipping", &release.alias, "prod", Request::by("a"))
                 .await,
             "unknown project \"shipping\"",
         ),
         (
             world
                 .engine
-                .promote("payments", "ffffffffff", "prod", "a", None, None)
+                .promote("payments", "ffffffffff", "prod", Request::by("a"))
                 .await,
             "project payments has no release \"ffffffffff\"",
         ),
         (
             world
                 .engine
-                .promote("payments", &release.alias, "qa", "a", None, None)
+                .promote("payments", &release.alias, "qa", Request::by("a"))
                 .await,
             "project payments has no environment \"qa\"",
         ),
@@ -359,7 +366,7 @@ async fn refusals_and_failures_change_nothing() {
     // answer and the pointer stays where it was.
     let promotion = world
         .engine
-        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
         .await
         .unwrap();
     let error = failure(&mut events, "prod", promotion.id).await;
@@ -460,8 +467,11 @@ async fn holds_pause_automation_and_rollback_puts_back() {
             "payments",
             "staging",
             None,
-            "dave",
-            Some("error rate up".to_owned()),
+            Request {
+                actor: "dave".to_owned(),
+                reason: Some("error rate up".to_owned()),
+                ..Request::default()
+            },
         )
         .await
         .unwrap();
@@ -479,7 +489,12 @@ async fn holds_pause_automation_and_rollback_puts_back() {
 
     let same = world
         .engine
-        .rollback("payments", "staging", Some(&first.alias), "dave", None)
+        .rollback(
+            "payments",
+            "staging",
+            Some(&first.alias),
+            Request::by("dave"),
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -488,7 +503,7 @@ async fn holds_pause_automation_and_rollback_puts_back() {
     );
     let never = world
         .engine
-        .rollback("payments", "prod", Some(&first.alias), "dave", None)
+        .rollback("payments", "prod", Some(&first.alias), Request::by("dave"))
         .await
         .unwrap_err();
     assert!(
@@ -497,7 +512,7 @@ async fn holds_pause_automation_and_rollback_puts_back() {
     );
     let nothing = world
         .engine
-        .rollback("payments", "prod", None, "dave", None)
+        .rollback("payments", "prod", None, Request::by("dave"))
         .await
         .unwrap_err();
     assert!(
@@ -553,10 +568,10 @@ async fn racing_releases_run_one_at_a_time() {
     let (a, b) = tokio::join!(
         world
             .engine
-            .promote("payments", &first.alias, "prod", "alice", None, None),
+            .promote("payments", &first.alias, "prod", Request::by("alice")),
         world
             .engine
-            .promote("payments", &second.alias, "prod", "bob", None, None),
+            .promote("payments", &second.alias, "prod", Request::by("bob")),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     next_event(&mut events, "prod").await;
@@ -629,7 +644,7 @@ async fn a_copy_failing_midway_moves_nothing() {
     });
     let promotion = world
         .engine
-        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
         .await
         .unwrap();
     let error = failure(&mut events, "prod", promotion.id).await;
@@ -654,7 +669,7 @@ async fn a_copy_failing_midway_moves_nothing() {
     proxy.clear_faults();
     world
         .engine
-        .promote("payments", &release.alias, "prod", "alice", None, None)
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
         .await
         .unwrap();
     assert_eq!(moved(&next_event(&mut events, "prod").await), &release.id);

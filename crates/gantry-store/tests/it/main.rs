@@ -54,6 +54,12 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test]
+            async fn gates_keep_evidence_approvals_decisions_and_stops() {
+                let (store, _guard) = $open;
+                suite::gates_keep_evidence_approvals_decisions_and_stops(&store).await;
+            }
+
+            #[tokio::test]
             async fn the_ledger_chains_every_change() {
                 let (store, _guard) = $open;
                 suite::the_ledger_chains_every_change(&store).await;

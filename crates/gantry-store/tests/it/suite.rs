@@ -2,10 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use gantry_core::{Digest, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
 use gantry_store::ledger::entry::GENESIS;
 use gantry_store::store::{
-    Artifact, Audit, NewPromotion, NewRelease, Outcome, PromotionKind, Store, StoreError,
+    Artifact, Audit, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRelease, Outcome,
+    PromotionKind, Store, StoreError,
 };
 
 fn name(text: &str) -> Name {
@@ -61,6 +63,8 @@ fn promote(release: &ReleaseId, environment: &str, key: Option<&str>) -> NewProm
         release: release.clone(),
         kind: PromotionKind::Promote,
         idempotency_key: key.map(str::to_owned),
+        state: PromotionState::Queued,
+        emergency: false,
     }
 }
 
@@ -480,5 +484,242 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
             .windows(64)
             .any(|w| w == "ab".repeat(32).as_bytes())),
         "no hash in the ledger"
+    );
+}
+
+pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store) {
+    let release = setup(store).await;
+    let length = |entries: usize| entries;
+    let before = length(store.ledger_entries(0, usize::MAX).await.unwrap().len());
+    let digest: Digest = format!("sha256:{}", "e".repeat(64)).parse().unwrap();
+    let evidence = NewEvidence {
+        project: name("payments"),
+        release: release.clone(),
+        component: Some(name("api")),
+        kind: "junit".to_owned(),
+        digest: digest.clone(),
+        raw: b"<testsuite tests='1'/>".to_vec(),
+        summary: r#"{"family":"tests","total":1,"failed":0,"skipped":0,"flaky":0}"#.to_owned(),
+        source: "api".to_owned(),
+    };
+    let (kept, created) = store
+        .add_evidence(evidence.clone(), &Audit::by("ci"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!((kept.size, kept.kind.as_str()), (22, "junit"));
+    let (again, created) = store
+        .add_evidence(evidence.clone(), &Audit::by("ci"))
+        .await
+        .unwrap();
+    assert!(
+        !created,
+        "the same bytes for the same release are kept once"
+    );
+    assert_eq!(again.id, kept.id);
+    let listed = store.evidence(&name("payments"), &release).await.unwrap();
+    assert_eq!(listed, std::slice::from_ref(&kept));
+    assert_eq!(
+        store
+            .evidence_bytes(&name("payments"), &digest)
+            .await
+            .unwrap()
+            .unwrap(),
+        evidence.raw
+    );
+    let unknown = ReleaseId::from_digest(format!("sha256:{}", "9".repeat(64)).parse().unwrap());
+    let error = store
+        .add_evidence(
+            NewEvidence {
+                release: unknown,
+                ..evidence
+            },
+            &Audit::by("ci"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error}");
+
+    for (user, approve) in [("alice", true), ("bob", false)] {
+        let approval = store
+            .add_approval(
+                NewApproval {
+                    project: name("payments"),
+                    release: release.clone(),
+                    environment: name("prod"),
+                    approve,
+                    comment: (!approve).then(|| "wait for the fix".to_owned()),
+                },
+                &Audit::by(user),
+            )
+            .await
+            .unwrap();
+        assert_eq!((approval.user.as_str(), approval.approve), (user, approve));
+    }
+    let approvals = store
+        .approvals(&name("payments"), &release, &name("prod"))
+        .await
+        .unwrap();
+    assert_eq!(approvals.len(), 2);
+    assert_eq!(approvals[1].comment.as_deref(), Some("wait for the fix"));
+    assert!(
+        store
+            .approvals(&name("payments"), &release, &name("dev"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let policy: Digest = format!("sha256:{}", "b".repeat(64)).parse().unwrap();
+    let decision = store
+        .record_decision(
+            NewDecision {
+                project: name("payments"),
+                release: release.clone(),
+                environment: name("prod"),
+                promotion: None,
+                verdict: Verdict::Pending,
+                detail: r#"{"gates":[{"gate":"approvals","state":"pending","reason":"1 more approval"}]}"#.to_owned(),
+                policies: vec![("release.rego".to_owned(), policy.clone())],
+                evidence: vec![digest.clone()],
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(decision.verdict, Verdict::Pending);
+    assert_eq!(decision.policies, [("release.rego".to_owned(), policy)]);
+    assert_eq!(decision.evidence, [digest]);
+    let decisions = store
+        .decisions(&name("payments"), &release, Some(&name("prod")), 10)
+        .await
+        .unwrap();
+    assert_eq!(decisions, [decision]);
+
+    store
+        .set_stop(
+            &name("payments"),
+            None,
+            true,
+            &Audit::by("sre").because("incident 4711"),
+        )
+        .await
+        .unwrap();
+    let error = store
+        .set_stop(
+            &name("payments"),
+            Some(&name("prod")),
+            true,
+            &Audit::by("sre"),
+        )
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("needs a reason"), "{error}");
+    let stops = store.stops(&name("payments")).await.unwrap();
+    assert_eq!(stops.len(), 1);
+    assert_eq!(
+        (stops[0].environment.as_ref(), stops[0].reason.as_str()),
+        (None, "incident 4711")
+    );
+    assert!(
+        store
+            .set_stop(
+                &name("payments"),
+                None,
+                true,
+                &Audit::by("sre").because("again")
+            )
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("already stopped")
+    );
+    store
+        .set_stop(&name("payments"), None, false, &Audit::by("sre"))
+        .await
+        .unwrap();
+    assert!(store.stops(&name("payments")).await.unwrap().is_empty());
+
+    let mut waiting = promote(&release, "prod", None);
+    waiting.state = PromotionState::Waiting;
+    let (promotion, _) = store.enqueue(waiting, &Audit::by("alice")).await.unwrap();
+    assert_eq!(promotion.state, PromotionState::Waiting);
+    assert!(
+        store
+            .start_next(&name("payments"), &name("prod"))
+            .await
+            .unwrap()
+            .is_none(),
+        "a waiting promotion does not run"
+    );
+    assert_eq!(
+        store
+            .promotions_in_state(&name("payments"), PromotionState::Waiting)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let queued = store
+        .advance(
+            promotion.id,
+            PromotionState::Queued,
+            None,
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued.state, PromotionState::Queued);
+    let running = store
+        .start_next(&name("payments"), &name("prod"))
+        .await
+        .unwrap()
+        .unwrap();
+    let rejected = store
+        .advance(
+            running.id,
+            PromotionState::Rejected,
+            Some("tests: 2 failed"),
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rejected.state, rejected.error.as_deref()),
+        (PromotionState::Rejected, Some("tests: 2 failed"))
+    );
+    assert!(
+        store
+            .advance(
+                rejected.id,
+                PromotionState::Queued,
+                None,
+                &Audit::by("gantry")
+            )
+            .await
+            .is_err(),
+        "a rejection is final"
+    );
+    let actions: Vec<String> = store
+        .ledger_entries(before as u64, usize::MAX)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "evidence.added",
+            "approval.approved",
+            "approval.rejected",
+            "decision.pending",
+            "line.stopped",
+            "line.resumed",
+            "promotion.waiting",
+            "promotion.queued",
+            "promotion.running",
+            "promotion.rejected"
+        ]
     );
 }

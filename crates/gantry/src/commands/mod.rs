@@ -2,6 +2,7 @@
 
 pub mod board;
 pub mod copy;
+pub mod gates;
 pub mod inspect;
 pub mod ledger;
 pub mod promote;
@@ -45,6 +46,12 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Status(args) => board::status(args, printer).await,
         Command::History(args) => board::history(args, printer).await,
         Command::Token(args) => token::run(args, printer).await,
+        Command::Evidence(args) => gates::evidence(args, printer).await,
+        Command::Approve(args) => gates::approve(args, printer, true).await,
+        Command::Reject(args) => gates::approve(args, printer, false).await,
+        Command::Why(args) => gates::why(args, printer).await,
+        Command::Stop(args) => gates::stop(args, printer, true).await,
+        Command::Resume(args) => gates::stop(args, printer, false).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! `gantry promote`, `gantry rollback`, `gantry hold` and `gantry unhold`.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use clap::Args;
@@ -35,6 +36,11 @@ pub struct PromoteArgs {
     /// Makes retries of this request (e.g. a CI job run again) return the first promotion.
     #[arg(long, value_name = "KEY", env = "GANTRY_IDEMPOTENCY_KEY")]
     pub idempotency_key: Option<String>,
+    /// Take the emergency path past freeze windows and a stopped line. Only members of
+    /// the environment's emergency group may, it needs more approvals, and the ledger
+    /// records it as an emergency.
+    #[arg(long)]
+    pub emergency: bool,
     #[command(flatten)]
     pub server: ServerArgs,
 }
@@ -111,6 +117,7 @@ pub async fn promote(args: PromoteArgs, printer: &Printer) -> anyhow::Result<()>
         release: args.release,
         environment: args.environment,
         reason: args.reason,
+        emergency: args.emergency,
     };
     // The same key on every try: a request lost on the way never promotes twice.
     let mut attempt = 0;
@@ -175,7 +182,7 @@ async fn finish(
 ) -> anyhow::Result<()> {
     if wait {
         let deadline = Instant::now() + Duration::from_secs(timeout);
-        while matches!(promotion.state.as_str(), "queued" | "running") {
+        while matches!(promotion.state.as_str(), "waiting" | "queued" | "running") {
             anyhow::ensure!(
                 Instant::now() < deadline,
                 "promotion {} is still {} after {timeout} s",
@@ -195,7 +202,20 @@ async fn finish(
         text.push_str(error);
         text.push('\n');
     }
+    if promotion.state == "waiting" {
+        let _ = writeln!(
+            text,
+            "waiting for its gates: see `gantry why --project {} --release {} --to {}`",
+            promotion.project, promotion.release_alias, promotion.environment
+        );
+    }
     printer.result(&text, &serde_json::to_value(&promotion)?);
+    anyhow::ensure!(
+        promotion.state != "rejected",
+        "promotion {} rejected by its gates: {}",
+        promotion.id,
+        promotion.error.as_deref().unwrap_or("no reason given")
+    );
     anyhow::ensure!(
         !wait || promotion.state == "succeeded",
         "promotion {} {}{}",

@@ -120,7 +120,10 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
     for path in &settings.projects {
         projects.push(project_file::load(path).map_err(|errors| UsageError(errors.to_string()))?);
     }
-    let mut names: Vec<String> = projects.iter().map(|p| p.name().to_string()).collect();
+    let mut names: Vec<String> = projects
+        .iter()
+        .map(|p| p.project.name().to_string())
+        .collect();
     names.sort_unstable();
     if let Some([name, _]) = names.windows(2).find(|pair| pair[0] == pair[1]) {
         return Err(UsageError(format!(

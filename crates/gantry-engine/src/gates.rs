@@ -1,0 +1,589 @@
+//! Gates in the engine: gathering the facts a decision needs, recording every decision,
+//! evidence intake, approvals, stopped lines, and waking waiting promotions when a gate
+//! may have changed (new evidence or approvals, a resumed line, a soak or freeze that
+//! ends) without polling every release.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use gantry_core::{Name, Project, PromotionState, Verdict};
+use gantry_evidence::{Kind, Summary};
+use gantry_policy::{
+    ApprovalFact, Decision, EvidenceFact, Facts, Gates, ReleaseFacts, StopFact, UpstreamFact,
+};
+use gantry_store::store::{
+    Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence, PromotionRecord,
+    ReleaseRecord,
+};
+use jiff::Timestamp;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use crate::engine::{ENGINE, Engine, EngineError, Event};
+
+/// Evidence handed in, kept, and what it says.
+#[derive(Debug, Clone)]
+pub struct AddedEvidence {
+    pub record: EvidenceRecord,
+    pub summary: Summary,
+    /// `false` when the same bytes were handed in before for the same release.
+    pub created: bool,
+}
+
+/// A decision with its record.
+#[derive(Debug, Clone)]
+pub struct Explained {
+    pub decision: Decision,
+    pub record: Option<DecisionRecord>,
+}
+
+/// No gates: nothing to evaluate, nothing to record, the release may go.
+fn allow_all() -> Decision {
+    Decision {
+        verdict: Verdict::Allow,
+        gates: Vec::new(),
+        warnings: Vec::new(),
+        policies: Vec::new(),
+        evidence: Vec::new(),
+        wake_at: None,
+        emergency: false,
+    }
+}
+
+fn timestamp(text: &str) -> Timestamp {
+    text.parse().unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl Engine {
+    pub(crate) fn gates(&self, project: &Name, environment: &Name) -> Option<&Gates> {
+        self.inner
+            .governance
+            .get(project)
+            .and_then(|g| g.gates.get(environment.as_str()))
+            .filter(|g| !g.is_empty())
+    }
+
+    /// Everything the gates of `environment` read about `release`, now.
+    async fn facts(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: &ReleaseRecord,
+        requested_by: Option<&str>,
+        emergency: bool,
+    ) -> Result<Facts, EngineError> {
+        let store = &self.inner.store;
+        let mut evidence = Vec::new();
+        for record in store.evidence(project.name(), &release.id).await? {
+            let (Ok(kind), Ok(summary)) = (
+                record.kind.parse::<Kind>(),
+                serde_json::from_str::<Summary>(&record.summary),
+            ) else {
+                tracing::warn!(
+                    evidence = record.id,
+                    "stored evidence does not read back; ignored"
+                );
+                continue;
+            };
+            evidence.push(EvidenceFact {
+                digest: record.digest,
+                kind,
+                component: record.component.map(|c| c.to_string()),
+                summary,
+                added_at: timestamp(&record.added_at),
+            });
+        }
+        // Each person's latest word counts.
+        let mut latest: BTreeMap<String, ApprovalFact> = BTreeMap::new();
+        for approval in store
+            .approvals(project.name(), &release.id, environment)
+            .await?
+        {
+            latest.insert(
+                approval.user.clone(),
+                ApprovalFact {
+                    user: approval.user,
+                    approve: approval.approve,
+                    comment: approval.comment,
+                    at: timestamp(&approval.at),
+                },
+            );
+        }
+        let arrivals = store.arrivals(project.name(), &release.id).await?;
+        let upstreams = project
+            .environment(environment.as_str())
+            .map(|e| e.upstreams.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|upstream| UpstreamFact {
+                reached_at: arrivals.get(&upstream).map(|t| timestamp(t)),
+                environment: upstream.to_string(),
+            })
+            .collect();
+        let stops = store
+            .stops(project.name())
+            .await?
+            .into_iter()
+            .filter(|s| s.environment.as_ref().is_none_or(|e| e == environment))
+            .map(|s| StopFact {
+                environment: s.environment.map(|e| e.to_string()),
+                reason: s.reason,
+                by: s.by,
+                since: timestamp(&s.since),
+            })
+            .collect();
+        let governance = self.inner.governance.get(project.name());
+        Ok(Facts {
+            project: project.name().to_string(),
+            environment: environment.to_string(),
+            release: ReleaseFacts {
+                id: release.id.digest().clone(),
+                alias: release.alias.clone(),
+                created_by: release.created_by.clone(),
+                created_at: timestamp(&release.created_at),
+                labels: release.labels.clone(),
+                components: release
+                    .artifacts
+                    .iter()
+                    .map(|a| (a.component.to_string(), a.digest.clone()))
+                    .collect(),
+            },
+            requested_by: requested_by.map(str::to_owned),
+            emergency,
+            evidence,
+            signers: Vec::new(),
+            approvals: latest.into_values().collect(),
+            groups: governance.map(|g| g.groups.clone()).unwrap_or_default(),
+            upstreams,
+            stops,
+            metrics: BTreeMap::new(),
+            now: Timestamp::now(),
+        })
+    }
+
+    /// Evaluates the gates of `environment` for `release`. With no gates the answer is
+    /// "allow" and nothing is evaluated.
+    pub(crate) async fn evaluate(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: &ReleaseRecord,
+        requested_by: Option<&str>,
+        emergency: bool,
+    ) -> Result<Decision, EngineError> {
+        let Some(gates) = self.gates(project.name(), environment) else {
+            return Ok(allow_all());
+        };
+        let facts = self
+            .facts(project, environment, release, requested_by, emergency)
+            .await?;
+        let decision = gantry_policy::evaluate(gates, &facts);
+        if let Some(at) = decision.wake_at {
+            self.wake_at(project.name(), at);
+        }
+        Ok(decision)
+    }
+
+    /// Records a decision in the store and the ledger.
+    pub(crate) async fn record(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: &ReleaseRecord,
+        promotion: Option<i64>,
+        decision: &Decision,
+    ) -> Result<DecisionRecord, EngineError> {
+        let gates: Vec<serde_json::Value> = decision
+            .gates
+            .iter()
+            .map(|g| json!({"gate": g.gate, "state": g.state.as_str(), "reason": g.reason}))
+            .collect();
+        let detail = json!({
+            "gates": gates,
+            "warnings": decision.warnings,
+            "needs": decision.needs(),
+            "wake_at": decision.wake_at.map(|t| t.to_string()),
+            "emergency": decision.emergency,
+        });
+        let record = self
+            .inner
+            .store
+            .record_decision(
+                NewDecision {
+                    project: project.name().clone(),
+                    release: release.id.clone(),
+                    environment: environment.clone(),
+                    promotion,
+                    verdict: decision.verdict,
+                    detail: detail.to_string(),
+                    policies: decision.policies.clone(),
+                    evidence: decision.evidence.clone(),
+                },
+                &Audit::by(ENGINE),
+            )
+            .await?;
+        if let Some(id) = promotion {
+            self.inner
+                .last_decisions
+                .lock()
+                .expect("lock")
+                .insert(id, signature(decision));
+        }
+        Ok(record)
+    }
+
+    /// Evaluates and records: what `gantry why` shows.
+    pub async fn explain(
+        &self,
+        project: &str,
+        release: &str,
+        environment: &str,
+        actor: &str,
+    ) -> Result<Explained, EngineError> {
+        let project = self.project(project)?;
+        let target = Self::environment_of(project, environment)?;
+        let record = self.release(project, release).await?;
+        let decision = self
+            .evaluate(project, &target.name, &record, Some(actor), false)
+            .await?;
+        let recorded = if self.gates(project.name(), &target.name).is_some() {
+            Some(
+                self.record(project, &target.name, &record, None, &decision)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Explained {
+            decision,
+            record: recorded,
+        })
+    }
+
+    /// Keeps evidence for a release (or one component of it) after parsing it and
+    /// checking that it is about the release's digests; waiting promotions of the
+    /// project look at their gates again.
+    pub async fn add_evidence(
+        &self,
+        project: &str,
+        release: &str,
+        component: Option<&str>,
+        kind: &str,
+        bytes: Vec<u8>,
+        actor: &str,
+    ) -> Result<AddedEvidence, EngineError> {
+        let project = self.project(project)?;
+        let record = self.release(project, release).await?;
+        let kind: Kind =
+            kind.parse()
+                .map_err(|e: gantry_evidence::KindError| EngineError::InvalidField {
+                    field: "kind",
+                    reason: e.to_string(),
+                })?;
+        let component = match component {
+            None => None,
+            Some(name) => Some(
+                record
+                    .artifacts
+                    .iter()
+                    .find(|a| a.component.as_str() == name)
+                    .ok_or_else(|| EngineError::InvalidField {
+                        field: "component",
+                        reason: format!(
+                            "release {} has no component {name:?} (components: {})",
+                            record.alias,
+                            record
+                                .artifacts
+                                .iter()
+                                .map(|a| a.component.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })?,
+            ),
+        };
+        let parsed =
+            gantry_evidence::parse(&kind, &bytes).map_err(|e| EngineError::InvalidField {
+                field: "evidence",
+                reason: e.to_string(),
+            })?;
+        let expected: Vec<gantry_core::Digest> = match component {
+            Some(artifact) => vec![artifact.digest.clone()],
+            None => record.artifacts.iter().map(|a| a.digest.clone()).collect(),
+        };
+        gantry_evidence::check_subjects(&kind, &parsed, &expected).map_err(|e| {
+            EngineError::InvalidField {
+                field: "evidence",
+                reason: e.to_string(),
+            }
+        })?;
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+            .parse()
+            .expect("a SHA-256 is a digest");
+        let summary_json = serde_json::to_string(&parsed.summary).expect("summaries serialize");
+        let (kept, created) = self
+            .inner
+            .store
+            .add_evidence(
+                NewEvidence {
+                    project: project.name().clone(),
+                    release: record.id.clone(),
+                    component: component.map(|a| a.component.clone()),
+                    kind: kind.name(),
+                    digest,
+                    raw: bytes,
+                    summary: summary_json,
+                    source: "api".to_owned(),
+                },
+                &Audit::by(actor),
+            )
+            .await?;
+        if created {
+            self.reconsider_later(project.name());
+        }
+        Ok(AddedEvidence {
+            record: kept,
+            summary: parsed.summary,
+            created,
+        })
+    }
+
+    /// Records a person's approval (`approve = true`) or rejection of a release for an
+    /// environment; waiting promotions look at their gates again.
+    pub async fn approve(
+        &self,
+        project: &str,
+        release: &str,
+        environment: &str,
+        approve: bool,
+        comment: Option<String>,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let project = self.project(project)?;
+        let target = Self::environment_of(project, environment)?;
+        let record = self.release(project, release).await?;
+        self.inner
+            .store
+            .add_approval(
+                NewApproval {
+                    project: project.name().clone(),
+                    release: record.id.clone(),
+                    environment: target.name.clone(),
+                    approve,
+                    comment,
+                },
+                &Audit::by(actor),
+            )
+            .await?;
+        self.reconsider_later(project.name());
+        Ok(())
+    }
+
+    /// Stops the line (no promotion enters the project, or one environment, unless by
+    /// the emergency path) or resumes it.
+    pub async fn set_stop(
+        &self,
+        project: &str,
+        environment: Option<&str>,
+        stop: bool,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
+        let project = self.project(project)?;
+        let environment = environment
+            .map(|e| Self::environment_of(project, e).map(|e| e.name.clone()))
+            .transpose()?;
+        if stop && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(EngineError::InvalidField {
+                field: "reason",
+                reason: "stopping the line needs a reason, for the people it stops".to_owned(),
+            });
+        }
+        let mut audit = Audit::by(actor);
+        audit.reason = reason;
+        self.inner
+            .store
+            .set_stop(project.name(), environment.as_ref(), stop, &audit)
+            .await?;
+        self.reconsider_later(project.name());
+        Ok(())
+    }
+
+    /// Looks at every waiting promotion of a project again, in the background.
+    pub(crate) fn reconsider_later(&self, project: &Name) {
+        let engine = self.clone();
+        let project = project.clone();
+        tokio::spawn(async move {
+            if let Err(error) = engine.reconsider(&project).await {
+                tracing::error!(%project, %error, "looking at waiting promotions again failed");
+            }
+        });
+    }
+
+    /// Evaluates every waiting promotion of a project: those whose gates pass join
+    /// their queue, those whose gates fail are rejected, the rest keep waiting. A
+    /// decision is recorded when its answer differs from the last one recorded.
+    pub(crate) async fn reconsider(&self, project: &Name) -> Result<(), EngineError> {
+        let definition = self.project(project.as_str())?;
+        let waiting = self
+            .inner
+            .store
+            .promotions_in_state(project, PromotionState::Waiting)
+            .await?;
+        for promotion in waiting {
+            let Some(release) = self
+                .inner
+                .store
+                .find_release(project, promotion.release.digest().as_str())
+                .await?
+            else {
+                continue;
+            };
+            let decision = self
+                .evaluate(
+                    definition,
+                    &promotion.environment,
+                    &release,
+                    requester(&promotion),
+                    promotion.emergency,
+                )
+                .await?;
+            let changed = self
+                .inner
+                .last_decisions
+                .lock()
+                .expect("lock")
+                .get(&promotion.id)
+                != Some(&signature(&decision));
+            if changed {
+                self.record(
+                    definition,
+                    &promotion.environment,
+                    &release,
+                    Some(promotion.id),
+                    &decision,
+                )
+                .await?;
+            }
+            self.settle(&promotion, &decision).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves a waiting promotion as its decision says. Losing a race with another look
+    /// (the promotion moved meanwhile) is fine: the store keeps one answer.
+    pub(crate) async fn settle(
+        &self,
+        promotion: &PromotionRecord,
+        decision: &Decision,
+    ) -> Result<(), EngineError> {
+        let (to, reason) = match decision.verdict {
+            Verdict::Pending => return Ok(()),
+            Verdict::Allow => (PromotionState::Queued, None),
+            Verdict::Deny => (PromotionState::Rejected, Some(decision.failures())),
+        };
+        match self
+            .inner
+            .store
+            .advance(promotion.id, to, reason.as_deref(), &Audit::by(ENGINE))
+            .await
+        {
+            Ok(moved) => {
+                self.inner
+                    .last_decisions
+                    .lock()
+                    .expect("lock")
+                    .remove(&promotion.id);
+                if to == PromotionState::Queued {
+                    self.kick(&moved.project, &moved.environment);
+                } else {
+                    let _ = self.inner.events.send(Event::PromotionFailed {
+                        project: moved.project.clone(),
+                        environment: moved.environment.clone(),
+                        promotion: moved.id,
+                        error: moved.error.clone().unwrap_or_default(),
+                    });
+                }
+                Ok(())
+            }
+            Err(gantry_store::store::StoreError::Conflict(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Asks the waker to look at a project's waiting promotions again at `at`.
+    pub(crate) fn wake_at(&self, project: &Name, at: Timestamp) {
+        let mut wakeups = self.inner.wakeups.lock().expect("lock");
+        let earliest = wakeups.keys().next().copied();
+        wakeups.entry(at).or_default().insert(project.clone());
+        drop(wakeups);
+        if earliest.is_none_or(|e| at < e) {
+            self.inner.waker.notify_one();
+        }
+    }
+
+    /// The one task that sleeps until the next time a gate may change by itself: one
+    /// timer for the whole engine, however many releases wait.
+    pub(crate) fn start_waker(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = engine
+                    .inner
+                    .wakeups
+                    .lock()
+                    .expect("lock")
+                    .keys()
+                    .next()
+                    .copied();
+                match next {
+                    None => engine.inner.waker.notified().await,
+                    Some(at) => {
+                        let now = Timestamp::now();
+                        if at > now {
+                            let wait = Duration::try_from(now.duration_until(at))
+                                .unwrap_or(Duration::ZERO);
+                            tokio::select! {
+                                () = tokio::time::sleep(wait) => {}
+                                () = engine.inner.waker.notified() => continue,
+                            }
+                        }
+                        let due: BTreeSet<Name> = {
+                            let mut wakeups = engine.inner.wakeups.lock().expect("lock");
+                            let now = Timestamp::now();
+                            let later = wakeups.split_off(
+                                &now.checked_add(jiff::SignedDuration::from_nanos(1))
+                                    .unwrap_or(now),
+                            );
+                            let due = std::mem::replace(&mut *wakeups, later);
+                            due.into_values().flatten().collect()
+                        };
+                        for project in due {
+                            if let Err(error) = engine.reconsider(&project).await {
+                                tracing::error!(%project, %error, "looking at waiting promotions again failed");
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// Who asked, as the gates see it: automation is nobody.
+pub(crate) fn requester(promotion: &PromotionRecord) -> Option<&str> {
+    (promotion.kind != gantry_store::store::PromotionKind::Automatic)
+        .then_some(promotion.requested_by.as_str())
+}
+
+/// The answer a decision gives, to compare with the last one recorded.
+fn signature(decision: &Decision) -> crate::engine::Answer {
+    (
+        decision.verdict,
+        decision
+            .gates
+            .iter()
+            .map(|g| (g.gate.clone(), g.state))
+            .collect(),
+    )
+}

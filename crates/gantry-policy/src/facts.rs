@@ -1,0 +1,211 @@
+//! The facts a decision is made from, gathered by the engine. They are also the input
+//! document Rego policies see, so their JSON form is part of the policy contract.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gantry_core::Digest;
+use gantry_evidence::{Kind, Summary};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+/// Everything known about one release and one environment at one moment.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub project: String,
+    pub environment: String,
+    pub release: ReleaseFacts,
+    /// Who asked for the promotion; `None` when automation proposes it.
+    pub requested_by: Option<String>,
+    /// The request asks for the emergency path.
+    pub emergency: bool,
+    pub evidence: Vec<EvidenceFact>,
+    /// Signatures that verified, with who signed.
+    pub signers: Vec<SignerFact>,
+    /// Each person's latest approval or rejection of this release for this environment.
+    pub approvals: Vec<ApprovalFact>,
+    /// Group name → members.
+    pub groups: BTreeMap<String, BTreeSet<String>>,
+    pub upstreams: Vec<UpstreamFact>,
+    /// Stops in force for the project or this environment.
+    pub stops: Vec<StopFact>,
+    /// Metric gate name → the query's value, or why it has none.
+    pub metrics: BTreeMap<String, Result<f64, String>>,
+    pub now: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseFacts {
+    pub id: Digest,
+    pub alias: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub labels: BTreeMap<String, String>,
+    /// Component → digest.
+    pub components: BTreeMap<String, Digest>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EvidenceFact {
+    /// The digest of the raw bytes as stored.
+    pub digest: Digest,
+    pub kind: Kind,
+    /// The component it is about; `None` means the whole release.
+    pub component: Option<String>,
+    pub summary: Summary,
+    pub added_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerFact {
+    pub component: String,
+    pub signer: Signer,
+}
+
+/// Who a verified signature belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    /// A configured public key, by name.
+    Key(String),
+    /// A certificate identity (Sigstore keyless).
+    Identity { issuer: String, subject: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalFact {
+    pub user: String,
+    /// `false` is a rejection.
+    pub approve: bool,
+    pub comment: Option<String>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFact {
+    pub environment: String,
+    /// When the release first reached it; `None` if it has not.
+    pub reached_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StopFact {
+    /// `None` stops the whole project.
+    pub environment: Option<String>,
+    pub reason: String,
+    pub by: String,
+    pub since: Timestamp,
+}
+
+impl Facts {
+    /// The latest evidence of a family for each component (component-specific evidence
+    /// first, release-wide evidence otherwise), keeping one per kind.
+    pub(crate) fn latest(&self, family: &str, component: &str) -> Vec<&EvidenceFact> {
+        let mut by_kind: BTreeMap<&Kind, &EvidenceFact> = BTreeMap::new();
+        let mut candidates: Vec<&EvidenceFact> = self
+            .evidence
+            .iter()
+            .filter(|e| e.kind.family() == family)
+            .filter(|e| e.component.as_deref().is_none_or(|c| c == component))
+            .collect();
+        // Component-specific beats release-wide; newer beats older.
+        candidates.sort_by_key(|e| (e.component.is_some(), e.added_at));
+        for evidence in candidates {
+            by_kind.insert(&evidence.kind, evidence);
+        }
+        by_kind.into_values().collect()
+    }
+
+    /// The input document of a Rego policy.
+    pub fn to_input(&self) -> Value {
+        let evidence: Vec<Value> = self
+            .evidence
+            .iter()
+            .map(|e| {
+                json!({
+                    "digest": e.digest.as_str(),
+                    "kind": e.kind.name(),
+                    "component": e.component,
+                    "summary": summary_input(&e.summary),
+                    "added_at": e.added_at.to_string(),
+                })
+            })
+            .collect();
+        let signers: Vec<Value> = self
+            .signers
+            .iter()
+            .map(|s| match &s.signer {
+                Signer::Key(name) => json!({"component": s.component, "key": name}),
+                Signer::Identity { issuer, subject } => {
+                    json!({"component": s.component, "issuer": issuer, "subject": subject})
+                }
+            })
+            .collect();
+        let approvals: Vec<Value> = self
+            .approvals
+            .iter()
+            .map(|a| json!({"user": a.user, "approve": a.approve, "comment": a.comment, "at": a.at.to_string()}))
+            .collect();
+        let upstreams: Vec<Value> = self
+            .upstreams
+            .iter()
+            .map(|u| json!({"environment": u.environment, "reached_at": u.reached_at.map(|t| t.to_string())}))
+            .collect();
+        let stops: Vec<Value> = self
+            .stops
+            .iter()
+            .map(|s| json!({"environment": s.environment, "reason": s.reason, "by": s.by, "since": s.since.to_string()}))
+            .collect();
+        let metrics: serde_json::Map<String, Value> = self
+            .metrics
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Ok(number) => json!({"value": number}),
+                    Err(error) => json!({"error": error}),
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        json!({
+            "project": self.project,
+            "environment": self.environment,
+            "release": {
+                "id": self.release.id.as_str(),
+                "alias": self.release.alias,
+                "created_by": self.release.created_by,
+                "created_at": self.release.created_at.to_string(),
+                "labels": self.release.labels,
+                "components": self.release.components.iter().map(|(c, d)| (c.clone(), Value::from(d.as_str()))).collect::<serde_json::Map<_, _>>(),
+            },
+            "requested_by": self.requested_by,
+            "emergency": self.emergency,
+            "evidence": evidence,
+            "signers": signers,
+            "approvals": approvals,
+            "groups": self.groups,
+            "upstreams": upstreams,
+            "stops": stops,
+            "metrics": metrics,
+            "now": self.now.to_string(),
+            "now_ns": self.now.as_nanosecond().to_string(),
+        })
+    }
+}
+
+/// A summary as policies see it: the stored form, plus counts a policy would otherwise
+/// have to compute.
+fn summary_input(summary: &Summary) -> Value {
+    let mut value = serde_json::to_value(summary).unwrap_or(Value::Null);
+    if let (Summary::Vulnerabilities(scan), Value::Object(object)) = (summary, &mut value) {
+        let counts = |map: BTreeMap<gantry_evidence::Severity, u64>| {
+            map.into_iter()
+                .map(|(s, n)| (s.as_str().to_owned(), Value::from(n)))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        object.insert("by_severity".into(), counts(scan.by_severity()).into());
+        object.insert(
+            "fixable_by_severity".into(),
+            counts(scan.fixable_by_severity()).into(),
+        );
+    }
+    value
+}

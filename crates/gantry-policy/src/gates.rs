@@ -1,0 +1,180 @@
+//! What an environment asks of a release: the built-in gates' settings, as the project
+//! file states them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gantry_evidence::Severity;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::rego::Policy;
+use crate::schedule::FreezeWindow;
+
+/// Every gate of one environment. The default asks nothing: a release may enter.
+#[derive(Debug, Clone, Default)]
+pub struct Gates {
+    pub tests: Option<TestsGate>,
+    pub vulnerabilities: Option<VulnerabilitiesGate>,
+    /// Each component has an SBOM.
+    pub sbom: bool,
+    pub signed_by: Option<SignedByGate>,
+    pub provenance: Option<ProvenanceGate>,
+    /// Minimum time the release has spent in each upstream (or, for an entry
+    /// environment, since it was created).
+    pub soak: Option<SignedDuration>,
+    pub approvals: Option<ApprovalsGate>,
+    pub freeze: Vec<FreezeWindow>,
+    /// Who may pass a freeze or a stopped line, and at what price.
+    pub emergency: Option<EmergencyRule>,
+    pub metrics: Vec<MetricGate>,
+    /// Rego policies, project-wide ones first.
+    pub policies: Vec<Arc<Policy>>,
+}
+
+impl Gates {
+    /// Whether any gate is configured at all.
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_none()
+            && self.vulnerabilities.is_none()
+            && !self.sbom
+            && self.signed_by.is_none()
+            && self.provenance.is_none()
+            && self.soak.is_none()
+            && self.approvals.is_none()
+            && self.freeze.is_empty()
+            && self.metrics.is_empty()
+            && self.policies.is_empty()
+    }
+}
+
+/// Test reports must show at most `max_failures` failures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestsGate {
+    pub max_failures: u64,
+    /// Whether tests that failed and then passed on a rerun are acceptable.
+    pub allow_flaky: bool,
+}
+
+/// Vulnerability scans must show at most so many findings per severity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VulnerabilitiesGate {
+    /// Severities not named are not limited.
+    pub max: BTreeMap<Severity, u64>,
+    /// Findings with no known fix do not count.
+    pub ignore_unfixable: bool,
+    pub allowlist: Vec<Allowance>,
+}
+
+/// A finding accepted until a date, with why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    /// `CVE-…`, `GHSA-…`, or a scanner's rule id.
+    pub id: String,
+    pub expires: Timestamp,
+    pub reason: String,
+}
+
+/// Each component must carry a verified signature by one of these keys or identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedByGate {
+    /// Names of configured public keys.
+    pub keys: Vec<String>,
+    pub identities: Vec<IdentityRule>,
+}
+
+/// A keyless (Sigstore) signer: the OIDC issuer exactly, the subject by pattern (`*`
+/// matches any run of characters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityRule {
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// Each component must have provenance from one of these builders and sources (an
+/// empty list allows any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenanceGate {
+    pub builder_ids: Vec<String>,
+    pub source_repositories: Vec<String>,
+}
+
+/// People who must approve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalsGate {
+    pub count: u32,
+    /// Who may approve; empty means anyone.
+    pub from: Vec<Approver>,
+    /// Approvals older than this no longer count.
+    pub expire_after: Option<SignedDuration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approver {
+    User(String),
+    Group(String),
+}
+
+impl std::fmt::Display for Approver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Approver::User(user) => f.write_str(user),
+            Approver::Group(group) => write!(f, "group {group}"),
+        }
+    }
+}
+
+/// Members of `group` may ask for an emergency promotion, which passes freeze windows
+/// and a stopped line but needs `extra_approvals` more approvals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyRule {
+    pub group: String,
+    pub extra_approvals: u32,
+}
+
+/// A `PromQL` instant query whose value must meet a threshold at promotion time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricGate {
+    pub name: String,
+    pub query: String,
+    pub comparison: Comparison,
+    pub threshold: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    Below,
+    AtMost,
+    Above,
+    AtLeast,
+}
+
+impl Comparison {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Below => value < threshold,
+            Comparison::AtMost => value <= threshold,
+            Comparison::Above => value > threshold,
+            Comparison::AtLeast => value >= threshold,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Comparison::Below => "<",
+            Comparison::AtMost => "<=",
+            Comparison::Above => ">",
+            Comparison::AtLeast => ">=",
+        }
+    }
+
+    /// `<`, `<=`, `>` or `>=`.
+    pub fn parse(text: &str) -> Option<Comparison> {
+        match text {
+            "<" => Some(Comparison::Below),
+            "<=" => Some(Comparison::AtMost),
+            ">" => Some(Comparison::Above),
+            ">=" => Some(Comparison::AtLeast),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Routes for gates: evidence intake, approvals and rejections, decisions (`why`), and
+//! stopping or resuming the line.
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use gantry_api as api;
+use gantry_engine::Explained;
+use gantry_store::store::EvidenceRecord;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::routes::{Body, Params};
+
+/// The largest report accepted, as gantry-evidence reads it.
+pub const EVIDENCE_LIMIT: usize = gantry_evidence::MAX_EVIDENCE_BYTES;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceQuery {
+    kind: String,
+    #[serde(default)]
+    component: Option<String>,
+}
+
+fn evidence(record: EvidenceRecord, created: bool) -> api::Evidence {
+    api::Evidence {
+        id: record.id,
+        release: record.release.digest().to_string(),
+        component: record.component.map(|c| c.to_string()),
+        kind: record.kind,
+        digest: record.digest.to_string(),
+        size: record.size,
+        summary: serde_json::from_str(&record.summary).unwrap_or(serde_json::Value::Null),
+        source: record.source,
+        added_by: record.added_by,
+        added_at: record.added_at,
+        created,
+    }
+}
+
+pub async fn add_evidence(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params((project, release)): Params<(String, String)>,
+    query: Result<Query<EvidenceQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Some("kind")))?;
+    let added = state
+        .engine
+        .add_evidence(
+            &project,
+            &release,
+            query.component.as_deref(),
+            &query.kind,
+            body.to_vec(),
+            &caller,
+        )
+        .await?;
+    let status = if added.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(evidence(added.record, added.created))))
+}
+
+pub async fn list_evidence(
+    State(state): State<AppState>,
+    Params((project, release)): Params<(String, String)>,
+) -> Result<Json<Vec<api::Evidence>>, ApiError> {
+    let definition = state.engine.project(&project)?;
+    let record = state
+        .engine
+        .store()
+        .find_release(definition.name(), &release)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_release",
+                format!("project {project} has no release {release:?}"),
+                Some("release"),
+            )
+        })?;
+    let records = state
+        .engine
+        .store()
+        .evidence(definition.name(), &record.id)
+        .await?;
+    Ok(Json(
+        records.into_iter().map(|r| evidence(r, false)).collect(),
+    ))
+}
+
+pub async fn add_approval(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params((project, release)): Params<(String, String)>,
+    Body(request): Body<api::CreateApproval>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .engine
+        .approve(
+            &project,
+            &release,
+            &request.environment,
+            request.approve,
+            request.comment,
+            &caller,
+        )
+        .await?;
+    let explained = state
+        .engine
+        .explain(&project, &release, &request.environment, &caller)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(decision(&release, &request.environment, explained)),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionQuery {
+    environment: String,
+}
+
+/// Evaluates the gates now, records the decision and explains it.
+pub async fn explain(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params((project, release)): Params<(String, String)>,
+    query: Result<Query<DecisionQuery>, QueryRejection>,
+) -> Result<Json<api::Decision>, ApiError> {
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(e.body_text(), Some("environment")))?;
+    let explained = state
+        .engine
+        .explain(&project, &release, &query.environment, &caller)
+        .await?;
+    Ok(Json(decision(&release, &query.environment, explained)))
+}
+
+pub fn decision(release: &str, environment: &str, explained: Explained) -> api::Decision {
+    let Explained { decision, record } = explained;
+    api::Decision {
+        id: record.as_ref().map(|r| r.id),
+        release: record
+            .as_ref()
+            .map_or_else(|| release.to_owned(), |r| r.release.digest().to_string()),
+        environment: environment.to_owned(),
+        verdict: decision.verdict.to_string(),
+        needs: decision.needs(),
+        gates: decision
+            .gates
+            .into_iter()
+            .map(|g| api::GateOutcome {
+                gate: g.gate,
+                state: g.state.to_string(),
+                reason: g.reason,
+            })
+            .collect(),
+        warnings: decision.warnings,
+        policies: decision
+            .policies
+            .into_iter()
+            .map(|(name, digest)| (name, digest.to_string()))
+            .collect(),
+        evidence: decision.evidence.iter().map(ToString::to_string).collect(),
+        emergency: decision.emergency,
+        decided_at: record.map(|r| r.decided_at),
+    }
+}
+
+pub async fn stop(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params(project): Params<String>,
+    Body(request): Body<api::Stop>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .engine
+        .set_stop(
+            &project,
+            request.environment.as_deref(),
+            true,
+            &caller,
+            request.reason,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params(project): Params<String>,
+    Body(request): Body<api::Stop>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .engine
+        .set_stop(
+            &project,
+            request.environment.as_deref(),
+            false,
+            &caller,
+            request.reason,
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,246 @@
+//! `gantry evidence add`, `gantry approve`, `gantry reject`, `gantry why`,
+//! `gantry stop` and `gantry resume`: gates from the command line.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use gantry_api::{CreateApproval, Decision, Stop};
+
+use super::UsageError;
+use crate::printer::Printer;
+use crate::server_args::ServerArgs;
+
+#[derive(Debug, Args)]
+pub struct EvidenceArgs {
+    #[command(subcommand)]
+    pub command: EvidenceCommand,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Hand in a report about a release (or one component of it). It is parsed, checked
+    /// to be about the release's digests, kept by digest, and its gates look again.
+    #[command(
+        after_help = "Kinds: junit, sarif, trivy, grype, cyclonedx, spdx, slsa-provenance, generic:TYPE\n\nExample:\n  gantry evidence add --project payments --release 4f2c1e9a0b --component api --kind junit target/surefire-reports/TEST-api.xml"
+    )]
+    Add {
+        #[arg(long)]
+        project: String,
+        /// Release id, id prefix or alias.
+        #[arg(long)]
+        release: String,
+        /// The component it is about; without it, the whole release.
+        #[arg(long)]
+        component: Option<String>,
+        #[arg(long)]
+        kind: String,
+        /// The report; `-` reads standard input.
+        file: PathBuf,
+    },
+}
+
+pub async fn evidence(args: EvidenceArgs, printer: &Printer) -> anyhow::Result<()> {
+    let EvidenceCommand::Add {
+        project,
+        release,
+        component,
+        kind,
+        file,
+    } = args.command;
+    let bytes = if file.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| UsageError(format!("reading standard input: {e}")))?;
+        bytes
+    } else {
+        std::fs::read(&file)
+            .map_err(|e| UsageError(format!("cannot read {}: {e}", file.display())))?
+    };
+    let client = args.server.client()?;
+    let evidence = client
+        .add_evidence(&project, &release, &kind, component.as_deref(), bytes)
+        .await?;
+    let text = format!(
+        "{} evidence {} for {}{}: {}\n  {}\n",
+        if evidence.created {
+            "kept"
+        } else {
+            "already had"
+        },
+        evidence.kind,
+        release,
+        evidence
+            .component
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default(),
+        evidence.digest,
+        evidence.summary
+    );
+    printer.result(&text, &serde_json::to_value(&evidence)?);
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[arg(long)]
+    pub project: String,
+    /// Release id, id prefix or alias.
+    #[arg(long)]
+    pub release: String,
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: String,
+    /// Why, for the ledger and the people waiting.
+    #[arg(long)]
+    pub comment: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `gantry approve` (`approve = true`) and `gantry reject`.
+pub async fn approve(args: ApproveArgs, printer: &Printer, approve: bool) -> anyhow::Result<()> {
+    let client = args.server.client()?;
+    let decision = client
+        .approve(
+            &args.project,
+            &args.release,
+            &CreateApproval {
+                environment: args.environment,
+                approve,
+                comment: args.comment,
+            },
+        )
+        .await?;
+    let text = format!(
+        "{} release {} for {}\n{}",
+        if approve { "approved" } else { "rejected" },
+        args.release,
+        decision.environment,
+        describe(&decision)
+    );
+    printer.result(&text, &serde_json::to_value(&decision)?);
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    #[arg(long)]
+    pub project: String,
+    /// Release id, id prefix or alias.
+    #[arg(long)]
+    pub release: String,
+    #[arg(long = "to", value_name = "ENV")]
+    pub environment: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// Evaluates the gates now and explains: exit 0 when the release may go, 1 otherwise.
+pub async fn why(args: WhyArgs, printer: &Printer) -> anyhow::Result<()> {
+    let client = args.server.client()?;
+    let decision = client
+        .decision(&args.project, &args.release, &args.environment)
+        .await?;
+    printer.result(&describe(&decision), &serde_json::to_value(&decision)?);
+    anyhow::ensure!(
+        decision.verdict == "allow",
+        "release {} may not enter {} yet ({})",
+        args.release,
+        args.environment,
+        decision.verdict
+    );
+    Ok(())
+}
+
+/// A decision for people: the verdict, then one line per gate.
+pub fn describe(decision: &Decision) -> String {
+    let mut text = format!(
+        "{} → {}: {}{}\n",
+        decision.release,
+        decision.environment,
+        decision.verdict,
+        if decision.emergency {
+            " (emergency)"
+        } else {
+            ""
+        }
+    );
+    for gate in &decision.gates {
+        let mark = match gate.state.as_str() {
+            "pass" => "✓",
+            "fail" => "✗",
+            _ => "…",
+        };
+        let _ = writeln!(text, "  {mark} {:<16} {}", gate.gate, gate.reason);
+    }
+    if decision.gates.is_empty() {
+        text.push_str("  no gates: any release may enter\n");
+    }
+    for warning in &decision.warnings {
+        let _ = writeln!(text, "  ! {warning}");
+    }
+    for (name, digest) in &decision.policies {
+        let _ = writeln!(text, "  policy {name} {digest}");
+    }
+    if let Some(id) = decision.id {
+        let _ = writeln!(
+            text,
+            "  decision {id} recorded{}",
+            decision
+                .decided_at
+                .as_deref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default()
+        );
+    }
+    text
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[arg(long)]
+    pub project: String,
+    /// One environment; without it, the whole project.
+    #[arg(long = "env", value_name = "ENV")]
+    pub environment: Option<String>,
+    /// Why (required to stop), for the people it stops and the ledger.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// `gantry stop` (`stop = true`) and `gantry resume`.
+pub async fn stop(args: StopArgs, printer: &Printer, stop: bool) -> anyhow::Result<()> {
+    if stop && args.reason.is_none() {
+        return Err(UsageError("--reason is required to stop the line".to_owned()).into());
+    }
+    let client = args.server.client()?;
+    client
+        .stop(
+            &args.project,
+            stop,
+            &Stop {
+                environment: args.environment.clone(),
+                reason: args.reason,
+            },
+        )
+        .await?;
+    let scope = args.environment.map_or_else(
+        || format!("project {}", args.project),
+        |e| format!("environment {e}"),
+    );
+    let verb = if stop {
+        "stopped: no promotion enters except by the emergency path"
+    } else {
+        "resumed"
+    };
+    printer.result(
+        &format!("the line of {scope} is {verb}\n"),
+        &serde_json::json!({"project": args.project, "scope": scope, "stopped": stop}),
+    );
+    Ok(())
+}
