@@ -67,10 +67,12 @@ impl IdentityPolicy {
             .expect("an escaped string is a valid regular expression")
     }
 
+    /// The OIDC issuer a certificate must name.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
 
+    /// The subject pattern as written (before anchoring).
     pub fn subject_pattern(&self) -> &str {
         &self.subject_pattern
     }
@@ -164,8 +166,9 @@ fn refuse(step: BundleStep, reason: impl Into<String>) -> SignatureError {
 /// 8. *certificate identity*: a subject alternative name matches the policy's pattern;
 /// 9. *content signature* and *artifact digest*: a message signature must verify over
 ///    `expected` with the leaf's key (ECDSA P-256 or P-384: the artifact is known by
-///    its digest, so Ed25519 cannot be checked); a DSSE envelope's signature must verify over its PAE, and its payload
-///    must be an in-toto statement with `expected` among its subjects.
+///    its digest, so Ed25519 cannot be checked); a DSSE envelope's signature must
+///    verify over its PAE, and its payload must be an in-toto statement with `expected`
+///    among its subjects.
 ///
 /// Not verified: the certificate's embedded SCT against the root's CT logs, RFC 3161
 /// timestamps, and Rekor v2 entries (which have no signed entry timestamp).
