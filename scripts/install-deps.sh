@@ -24,8 +24,8 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
     systemctl stop docker-registry || true
 fi
-# The signature interop test checks Gantry against Python's `cryptography` package.
-if ! python3 -c "import cryptography" >/dev/null 2>&1; then
-    echo "installing: python3 package cryptography" >&2
-    python3 -m pip install --quiet cryptography || apt-get install -y -qq --no-install-recommends python3-cryptography >/dev/null
+# The signature interop tests check Gantry against independent Python verifiers.
+if ! python3 -c "import cryptography, securesystemslib, sigstore" >/dev/null 2>&1; then
+    echo "installing: python3 packages cryptography securesystemslib sigstore" >&2
+    python3 -m pip install --quiet cryptography securesystemslib sigstore
 fi
