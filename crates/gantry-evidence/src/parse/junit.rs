@@ -98,7 +98,7 @@ pub(super) fn parse(text: &str) -> Result<Parsed, Malformed> {
             Event::GeneralRef(reference) => {
                 if reference.is_char_ref() {
                     reference.resolve_char_ref().map_err(|error| {
-                        Malformed::at(at(), format!("a bad character reference: {error}"))
+                        Malformed::at(at(), format!("has a bad character reference: {error}"))
                     })?;
                 } else if !PREDEFINED_ENTITIES.contains(&reference.as_ref()) {
                     return Err(Malformed::at(

@@ -160,7 +160,7 @@ fn junit_refuses_dtds_and_entities() {
     refuse(
         "junit",
         "<testsuite><testcase><system-out>&#0;</system-out></testcase></testsuite>",
-        "not valid junit at line 1, column 34: a bad character reference: invalid character reference: 0x0 character is not permitted in XML",
+        "not valid junit at line 1, column 34: has a bad character reference: invalid character reference: 0x0 character is not permitted in XML",
     );
 }
 
