@@ -7,7 +7,6 @@
 //! evaluates it 200 times to warm up, then N times, timing each call.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,20 +34,21 @@ const FINDINGS_PER_SCAN: usize = 200;
 const POLICY_NAME: &str = "fifty-rules.rego";
 const POLICY: &str = include_str!("../policies/fifty-rules.rego");
 
-const USAGE: &str = "usage: gantry-bench decision [--iterations N] [--output text|json] [--check]
+pub(crate) const USAGE: &str =
+    "usage: gantry-bench decision [--iterations N] [--output text|json] [--check]
 
   --iterations N   timed evaluations (default 5000), after 200 untimed ones
   --output FORMAT  text (default) or json
   --check          exit with status 1 if the p99 misses the 5 ms target";
 
 #[derive(Debug)]
-struct DecisionSettings {
+pub(crate) struct DecisionSettings {
     iterations: usize,
     json: bool,
     check: bool,
 }
 
-fn parse_arguments(arguments: &[String]) -> Result<DecisionSettings> {
+pub(crate) fn parse_arguments(arguments: &[String]) -> Result<DecisionSettings> {
     let mut settings = DecisionSettings {
         iterations: 5000,
         json: false,
@@ -86,27 +86,8 @@ fn parse_arguments(arguments: &[String]) -> Result<DecisionSettings> {
     Ok(settings)
 }
 
-/// Runs the decision benchmark with the arguments after `decision`.
-pub(crate) fn main(arguments: &[String]) -> ExitCode {
-    let settings = match parse_arguments(arguments) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("error: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&settings) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// Returns whether the target was met (or not asked for).
-fn run(settings: &DecisionSettings) -> Result<bool> {
+pub(crate) fn run(settings: &DecisionSettings) -> Result<bool> {
     let gates = gates()?;
     let facts = facts();
 

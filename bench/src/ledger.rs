@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -31,13 +30,13 @@ pub(crate) const USAGE: &str = "usage: gantry-bench ledger [--entries N] [--runs
   --check        exit with status 1 if the target is missed";
 
 #[derive(Debug)]
-struct LedgerSettings {
+pub(crate) struct LedgerSettings {
     entries: u64,
     runs: usize,
     check: bool,
 }
 
-fn parse_arguments(arguments: &[String]) -> Result<LedgerSettings> {
+pub(crate) fn parse_arguments(arguments: &[String]) -> Result<LedgerSettings> {
     let mut settings = LedgerSettings {
         entries: TARGET_ENTRIES,
         runs: 5,
@@ -67,27 +66,8 @@ fn parse_arguments(arguments: &[String]) -> Result<LedgerSettings> {
     Ok(settings)
 }
 
-/// Runs the ledger benchmark with the arguments after `ledger`.
-pub(crate) fn main(arguments: &[String]) -> ExitCode {
-    let settings = match parse_arguments(arguments) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("error: {error:#}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&settings) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// Returns whether the target was met (or not applicable).
-fn run(settings: &LedgerSettings) -> Result<bool> {
+pub(crate) fn run(settings: &LedgerSettings) -> Result<bool> {
     let directory = tempfile::tempdir().context("creating a temporary directory")?;
     let path = directory.path().join("ledger.jsonl");
     let key = note::generate("gantry.bench").context("generating a key")?;

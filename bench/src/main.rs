@@ -94,27 +94,43 @@ pub(crate) struct Artifact {
 
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
-    if arguments.first().map(String::as_str) == Some("ledger") {
-        return ledger::main(&arguments[1..]);
+    match arguments.first().map(String::as_str) {
+        Some("ledger") => exit_status(
+            ledger::USAGE,
+            ledger::parse_arguments(&arguments[1..]),
+            ledger::run,
+        ),
+        Some("decision") => exit_status(
+            decision::USAGE,
+            decision::parse_arguments(&arguments[1..]),
+            decision::run,
+        ),
+        Some("promote") => promote::main(&arguments[1..]),
+        _ => exit_status(USAGE, parse_arguments(&arguments), |settings| {
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("building the tokio runtime")
+                .block_on(copy_benchmark(settings))
+        }),
     }
-    if arguments.first().map(String::as_str) == Some("decision") {
-        return decision::main(&arguments[1..]);
-    }
-    if arguments.first().map(String::as_str) == Some("promote") {
-        return promote::main(&arguments[1..]);
-    }
-    let settings = match parse_arguments(&arguments) {
+}
+
+/// Runs a benchmark on its parsed settings. Exit status 2 (with the usage) for bad
+/// arguments, 1 when it fails or misses a target it was asked to check, else 0.
+fn exit_status<S>(
+    usage: &str,
+    settings: Result<S>,
+    run: impl FnOnce(&S) -> Result<bool>,
+) -> ExitCode {
+    let settings = match settings {
         Ok(settings) => settings,
         Err(error) => {
-            eprintln!("error: {error:#}\n\n{USAGE}");
+            eprintln!("error: {error:#}\n\n{usage}");
             return ExitCode::from(2);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("building the tokio runtime");
-    match runtime.block_on(copy_benchmark(&settings)) {
+    match run(&settings) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {

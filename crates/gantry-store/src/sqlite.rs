@@ -167,6 +167,21 @@ fn append(transaction: &Transaction<'_>, draft: Draft<'_>) -> Result<Entry> {
     Ok(entry)
 }
 
+/// Every row a query returns, each read by `row`.
+fn all_rows<T>(
+    transaction: &Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut statement = transaction.prepare_cached(sql).map_err(database)?;
+    statement
+        .query_map(params, row)
+        .map_err(database)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(database)
+}
+
 fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
@@ -813,16 +828,12 @@ impl Store for SqliteStore {
     ) -> Result<Vec<PromotionRecord>> {
         let project = project.to_string();
         self.transaction(move |transaction| {
-            let mut statement = transaction
-                .prepare_cached(&format!(
-                    "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE project = ?1 AND state = ?2 ORDER BY id"
-                ))
-                .map_err(database)?;
-            let rows = statement
-                .query_map(params![project, state.as_str()], promotion_row)
-                .map_err(database)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(database)?;
+            let rows = all_rows(
+                transaction,
+                &format!("SELECT {PROMOTION_COLUMNS} FROM promotions WHERE project = ?1 AND state = ?2 ORDER BY id"),
+                params![project, state.as_str()],
+                promotion_row,
+            )?;
             rows.into_iter().map(promotion_record).collect()
         })
         .await
@@ -835,16 +846,12 @@ impl Store for SqliteStore {
     ) -> Result<BTreeMap<Name, String>> {
         let (project, release) = (project.to_string(), release.digest().to_string());
         self.transaction(move |transaction| {
-            let mut statement = transaction
-                .prepare_cached(
-                    "SELECT environment, MIN(finished_at) FROM promotions WHERE project = ?1 AND release_id = ?2 AND state = 'succeeded' GROUP BY environment",
-                )
-                .map_err(database)?;
-            let rows = statement
-                .query_map(params![project, release], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
-                .map_err(database)?
-                .collect::<rusqlite::Result<Vec<_>>>()
-                .map_err(database)?;
+            let rows = all_rows(
+                transaction,
+                "SELECT environment, MIN(finished_at) FROM promotions WHERE project = ?1 AND release_id = ?2 AND state = 'succeeded' GROUP BY environment",
+                params![project, release],
+                |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+            )?;
             rows.into_iter()
                 .map(|(environment, at)| Ok((parse("environment", &environment)?, at)))
                 .collect()

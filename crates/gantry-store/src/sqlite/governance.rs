@@ -7,7 +7,7 @@ use gantry_core::{Digest, Name, ReleaseId, Verdict};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
-use super::{Draft, append, database, parse, release_id};
+use super::{Draft, all_rows, append, database, parse, release_id};
 use crate::store::{
     ApprovalRecord, Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence,
     Result, StopRecord, StoreError,
@@ -159,16 +159,14 @@ pub(super) fn evidence(
     project: &Name,
     release: &ReleaseId,
 ) -> Result<Vec<EvidenceRecord>> {
-    let mut statement = transaction
-        .prepare_cached(&format!(
+    let rows = all_rows(
+        transaction,
+        &format!(
             "SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE project = ?1 AND release_id = ?2 ORDER BY id"
-        ))
-        .map_err(database)?;
-    let rows = statement
-        .query_map([project.as_str(), release.digest().as_str()], evidence_row)
-        .map_err(database)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(database)?;
+        ),
+        [project.as_str(), release.digest().as_str()],
+        evidence_row,
+    )?;
     rows.into_iter().map(evidence_record).collect()
 }
 
@@ -268,23 +266,18 @@ pub(super) fn approvals(
     release: &ReleaseId,
     environment: &Name,
 ) -> Result<Vec<ApprovalRecord>> {
-    let mut statement = transaction
-        .prepare_cached(&format!(
+    let rows = all_rows(
+        transaction,
+        &format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE project = ?1 AND release_id = ?2 AND environment = ?3 ORDER BY id"
-        ))
-        .map_err(database)?;
-    let rows = statement
-        .query_map(
-            [
-                project.as_str(),
-                release.digest().as_str(),
-                environment.as_str(),
-            ],
-            approval_row,
-        )
-        .map_err(database)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(database)?;
+        ),
+        [
+            project.as_str(),
+            release.digest().as_str(),
+            environment.as_str(),
+        ],
+        approval_row,
+    )?;
     rows.into_iter().map(approval_record).collect()
 }
 
@@ -408,24 +401,19 @@ pub(super) fn decisions(
     environment: Option<&Name>,
     limit: usize,
 ) -> Result<Vec<DecisionRecord>> {
-    let mut statement = transaction
-        .prepare_cached(&format!(
+    let rows = all_rows(
+        transaction,
+        &format!(
             "SELECT {DECISION_COLUMNS} FROM decisions WHERE project = ?1 AND release_id = ?2 AND (?3 IS NULL OR environment = ?3) ORDER BY id DESC LIMIT ?4"
-        ))
-        .map_err(database)?;
-    let rows = statement
-        .query_map(
-            params![
-                project.as_str(),
-                release.digest().as_str(),
-                environment.map(Name::as_str),
-                i64::try_from(limit).unwrap_or(i64::MAX)
-            ],
-            decision_row,
-        )
-        .map_err(database)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(database)?;
+        ),
+        params![
+            project.as_str(),
+            release.digest().as_str(),
+            environment.map(Name::as_str),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        decision_row,
+    )?;
     rows.into_iter().map(decision_record).collect()
 }
 
@@ -491,23 +479,19 @@ pub(super) fn set_stop(
 }
 
 pub(super) fn stops(transaction: &Transaction<'_>, project: &Name) -> Result<Vec<StopRecord>> {
-    let mut statement = transaction
-        .prepare_cached(
-            "SELECT environment, reason, stopped_by, since FROM stops WHERE project = ?1 ORDER BY environment",
-        )
-        .map_err(database)?;
-    let rows = statement
-        .query_map([project.as_str()], |row| {
+    let rows = all_rows(
+        transaction,
+        "SELECT environment, reason, stopped_by, since FROM stops WHERE project = ?1 ORDER BY environment",
+        [project.as_str()],
+        |row| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
             ))
-        })
-        .map_err(database)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(database)?;
+        },
+    )?;
     rows.into_iter()
         .map(|(environment, reason, by, since)| {
             Ok(StopRecord {
