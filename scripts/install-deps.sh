@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Gantry's tests, quickstart and benchmarks use, if missing:
-# the Distribution registry, skopeo, htpasswd (apache2-utils) and GNU time.
+# the Distribution registry, skopeo, htpasswd (apache2-utils), GNU time and Prometheus
+# (the metric-gate tests run a real one).
 set -euo pipefail
 
 need=()
@@ -9,6 +10,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 [ -x /usr/bin/time ] || need+=(time)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2
@@ -21,9 +23,12 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian starts the registry service on install; Gantry's tests start their own.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet docker-registry 2>/dev/null; then
-    systemctl stop docker-registry || true
-fi
+# The same for Prometheus.
+for unit in docker-registry prometheus prometheus-node-exporter; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$unit" 2>/dev/null; then
+        systemctl stop "$unit" || true
+    fi
+done
 # The signature interop tests check Gantry against independent Python verifiers.
 if ! python3 -c "import cryptography, securesystemslib, sigstore" >/dev/null 2>&1; then
     echo "installing: python3 packages cryptography securesystemslib sigstore" >&2

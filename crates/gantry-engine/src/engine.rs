@@ -68,7 +68,7 @@ pub struct Engine {
 
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
-    registries: Registries,
+    pub(crate) registries: Registries,
     projects: BTreeMap<Name, Project>,
     pub(crate) governance: BTreeMap<Name, Governance>,
     pub(crate) events: broadcast::Sender<Event>,
@@ -80,6 +80,9 @@ pub(crate) struct Inner {
     /// When to look at a project's waiting promotions again (a soak or freeze ends).
     pub(crate) wakeups: Mutex<BTreeMap<jiff::Timestamp, BTreeSet<Name>>>,
     pub(crate) waker: Notify,
+    /// Recent looks at the registry for signatures, and layers already refused.
+    pub(crate) pulls: Mutex<crate::attestations::PullCache>,
+    pub(crate) prometheus: crate::metrics::Prometheus,
 }
 
 /// What makes two decisions the same answer: the verdict and each gate's state.
@@ -152,6 +155,8 @@ impl Engine {
                 last_decisions: Mutex::new(HashMap::new()),
                 wakeups: Mutex::new(BTreeMap::new()),
                 waker: Notify::new(),
+                pulls: Mutex::new(crate::attestations::PullCache::default()),
+                prometheus: crate::metrics::Prometheus::default(),
             }),
         };
         engine.start_waker();

@@ -12,8 +12,8 @@ use gantry_policy::{
     ApprovalFact, Decision, EvidenceFact, Facts, Gates, ReleaseFacts, StopFact, UpstreamFact,
 };
 use gantry_store::store::{
-    Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence, PromotionRecord,
-    ReleaseRecord,
+    Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence, NewRefusal,
+    PromotionRecord, ReleaseRecord,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -133,6 +133,18 @@ impl Engine {
             })
             .collect();
         let governance = self.inner.governance.get(project.name());
+        let (signers, metrics) = match self.gates(project.name(), environment) {
+            Some(gates) => {
+                let metrics = match governance.and_then(|g| g.prometheus.as_deref()) {
+                    Some(base) if !gates.metrics.is_empty() => {
+                        self.inner.prometheus.measure(base, &gates.metrics).await
+                    }
+                    _ => BTreeMap::new(),
+                };
+                (self.signers(project, release, gates).await?, metrics)
+            }
+            None => (Vec::new(), BTreeMap::new()),
+        };
         Ok(Facts {
             project: project.name().to_string(),
             environment: environment.to_string(),
@@ -151,12 +163,12 @@ impl Engine {
             requested_by: requested_by.map(str::to_owned),
             emergency,
             evidence,
-            signers: Vec::new(),
+            signers,
             approvals: latest.into_values().collect(),
             groups: governance.map(|g| g.groups.clone()).unwrap_or_default(),
             upstreams,
             stops,
-            metrics: BTreeMap::new(),
+            metrics,
             now: Timestamp::now(),
         })
     }
@@ -262,7 +274,9 @@ impl Engine {
 
     /// Keeps evidence for a release (or one component of it) after parsing it and
     /// checking that it is about the release's digests; waiting promotions of the
-    /// project look at their gates again.
+    /// project look at their gates again. Evidence refused for what it is (an unknown
+    /// kind or component, a malformed report, another subject) changes nothing but the
+    /// ledger, which records the refusal.
     pub async fn add_evidence(
         &self,
         project: &str,
@@ -274,6 +288,59 @@ impl Engine {
     ) -> Result<AddedEvidence, EngineError> {
         let project = self.project(project)?;
         let record = self.release(project, release).await?;
+        let digest = sha256(&bytes);
+        let size = bytes.len();
+        let result = self
+            .check_and_keep(project, &record, component, kind, bytes, actor)
+            .await;
+        if let Err(EngineError::InvalidField { field, reason }) = &result {
+            self.refuse_evidence(
+                project,
+                &record,
+                format!("{field}: {reason}"),
+                json!({"digest": digest.as_str(), "size": size, "kind": kind, "component": component}),
+                actor,
+            )
+            .await?;
+        }
+        result
+    }
+
+    /// Records in the ledger that evidence for a release was refused: for requests
+    /// turned away before the engine sees them (too large), and by [`Engine::add_evidence`].
+    pub async fn refuse_evidence(
+        &self,
+        project: &Project,
+        release: &ReleaseRecord,
+        reason: String,
+        detail: serde_json::Value,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        self.inner
+            .store
+            .record_refusal(
+                NewRefusal {
+                    project: project.name().clone(),
+                    release: Some(release.id.clone()),
+                    what: "evidence".to_owned(),
+                    reason,
+                    detail,
+                },
+                &Audit::by(actor),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn check_and_keep(
+        &self,
+        project: &Project,
+        record: &ReleaseRecord,
+        component: Option<&str>,
+        kind: &str,
+        bytes: Vec<u8>,
+        actor: &str,
+    ) -> Result<AddedEvidence, EngineError> {
         let kind: Kind =
             kind.parse()
                 .map_err(|e: gantry_evidence::KindError| EngineError::InvalidField {
@@ -283,7 +350,7 @@ impl Engine {
         let component = match component {
             None => None,
             Some(name) => Some(
-                record
+                &record
                     .artifacts
                     .iter()
                     .find(|a| a.component.as_str() == name)
@@ -299,27 +366,47 @@ impl Engine {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         ),
-                    })?,
+                    })?
+                    .component,
             ),
         };
+        self.keep_evidence(project, record, component, &kind, bytes, "api", actor)
+            .await
+    }
+
+    /// Parses evidence, checks that it names the release's digests (or the
+    /// component's), and keeps it; waiting promotions look again when it is new.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one piece of evidence and its origin"
+    )]
+    pub(crate) async fn keep_evidence(
+        &self,
+        project: &Project,
+        record: &ReleaseRecord,
+        component: Option<&Name>,
+        kind: &Kind,
+        bytes: Vec<u8>,
+        source: &str,
+        actor: &str,
+    ) -> Result<AddedEvidence, EngineError> {
         let parsed =
-            gantry_evidence::parse(&kind, &bytes).map_err(|e| EngineError::InvalidField {
+            gantry_evidence::parse(kind, &bytes).map_err(|e| EngineError::InvalidField {
                 field: "evidence",
                 reason: e.to_string(),
             })?;
-        let expected: Vec<gantry_core::Digest> = match component {
-            Some(artifact) => vec![artifact.digest.clone()],
-            None => record.artifacts.iter().map(|a| a.digest.clone()).collect(),
-        };
-        gantry_evidence::check_subjects(&kind, &parsed, &expected).map_err(|e| {
+        let expected: Vec<gantry_core::Digest> = record
+            .artifacts
+            .iter()
+            .filter(|a| component.is_none_or(|c| &a.component == c))
+            .map(|a| a.digest.clone())
+            .collect();
+        gantry_evidence::check_subjects(kind, &parsed, &expected).map_err(|e| {
             EngineError::InvalidField {
                 field: "evidence",
                 reason: e.to_string(),
             }
         })?;
-        let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-            .parse()
-            .expect("a SHA-256 is a digest");
         let summary_json = serde_json::to_string(&parsed.summary).expect("summaries serialize");
         let (kept, created) = self
             .inner
@@ -328,12 +415,12 @@ impl Engine {
                 NewEvidence {
                     project: project.name().clone(),
                     release: record.id.clone(),
-                    component: component.map(|a| a.component.clone()),
+                    component: component.cloned(),
                     kind: kind.name(),
-                    digest,
+                    digest: sha256(&bytes),
                     raw: bytes,
                     summary: summary_json,
-                    source: "api".to_owned(),
+                    source: source.to_owned(),
                 },
                 &Audit::by(actor),
             )
@@ -568,6 +655,12 @@ impl Engine {
             }
         });
     }
+}
+
+fn sha256(bytes: &[u8]) -> gantry_core::Digest {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        .parse()
+        .expect("a SHA-256 is a digest")
 }
 
 /// Who asked, as the gates see it: automation is nobody.

@@ -4,9 +4,12 @@
 //! [`Engine`] creates releases, evaluates gates and records every decision, queues and
 //! runs promotions, and follows `track` bindings.
 
+mod attestations;
 mod engine;
 mod gates;
+mod metrics;
 pub mod project_file;
 
+pub use attestations::{Pulled, Refused};
 pub use engine::{Engine, EngineError, Event, Request};
 pub use gates::{AddedEvidence, Explained};

@@ -23,6 +23,7 @@
 //! environment sets are described in [`gates`].
 
 pub mod gates;
+pub mod trust;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -37,6 +38,7 @@ use marked_yaml::{LoaderOptions, Marker, Spanned};
 use serde::Deserialize;
 
 pub use gates::Governance;
+pub use trust::Trust;
 
 /// A project file's whole content: the checked graph and its governance.
 #[derive(Debug, Clone)]
@@ -96,7 +98,9 @@ struct ProjectWire {
     #[serde(default)]
     policies: Vec<Spanned<String>>,
     #[serde(default)]
-    prometheus: Option<String>,
+    prometheus: Option<Spanned<String>>,
+    #[serde(default)]
+    trust: trust::TrustWire,
 }
 
 #[derive(Deserialize)]
@@ -340,8 +344,11 @@ impl Converter<'_> {
             .iter()
             .filter_map(|path| self.policy(&mut policy_cache, path))
             .collect();
+        let prometheus = wire.prometheus.take().and_then(|url| self.prometheus(&url));
         let mut governance = Governance {
-            prometheus: wire.prometheus.take(),
+            prometheus,
+            trust: self.trust(std::mem::take(&mut wire.trust)),
+            groups,
             ..Governance::default()
         };
         let project = self.name("project", &wire.project);
@@ -365,14 +372,13 @@ impl Converter<'_> {
                 environment.gates.take().unwrap_or_default(),
                 &project_policies,
                 &mut policy_cache,
-                &groups,
+                &mut governance,
             );
             governance.gates.insert(name.to_string(), gates);
             if let Some(environment) = self.environment(&name, environment) {
                 environments.push(environment);
             }
         }
-        governance.groups = groups;
         if !self.errors.is_empty() {
             return Err(ProjectFileErrors(self.errors));
         }
@@ -560,7 +566,7 @@ environments:
             (
                 format!("{GOOD}extra: 1\n"),
                 &[
-                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments, groups, policies, prometheus",
+                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments, groups, policies, prometheus, trust",
                 ],
             ),
             (

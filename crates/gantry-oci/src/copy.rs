@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use gantry_core::{Digest, Platform, Reference, Tag};
 
+use crate::attached::{discover, read_blob, tag};
 use crate::digest::digest_of;
 use crate::error::{Error, Result};
 use crate::media::{Descriptor, ImageConfig, Manifest, OCI_INDEX, ReferrersIndex};
@@ -308,26 +309,7 @@ pub(crate) async fn read_config(
             what: what.clone(),
             reason: "no config".to_owned(),
         })?;
-    let digest = descriptor.parsed_digest(&what)?;
-    let mut stream = repository.open_blob(descriptor, &digest).await?;
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        bytes.extend_from_slice(&chunk?);
-        if bytes.len() > crate::media::MANIFEST_LIMIT {
-            return Err(Error::ManifestTooLarge {
-                what,
-                limit: crate::media::MANIFEST_LIMIT,
-            });
-        }
-    }
-    let actual = digest_of(digest.algorithm(), &bytes);
-    if actual != digest {
-        return Err(Error::DigestMismatch {
-            what,
-            expected: digest.to_string(),
-            actual: actual.to_string(),
-        });
-    }
+    let bytes = read_blob(repository, descriptor, &what, crate::media::MANIFEST_LIMIT).await?;
     // Artifacts have configs that are not image configs ("{}"); they show no labels.
     Ok(serde_json::from_slice(&bytes).unwrap_or_default())
 }
@@ -600,23 +582,8 @@ impl Copy<'_> {
     /// schema) and cosign's `.sig`, `.att` and `.sbom` tags.
     async fn copy_referrers(&self, root: &Manifest) -> Result<()> {
         let digest = &root.digest;
-        let schema_tag = digest.tag_schema_name();
-        let (from_api, tags) = tokio::join!(self.source.referrers(digest), self.source.tags());
-        let (from_api, tags) = (from_api?, tags?);
-        let tags: HashSet<&str> = tags.iter().map(String::as_str).collect();
-        let mut referrers = from_api.clone().unwrap_or_default();
-        let mut source_schema_index = None;
-        if from_api.is_none() && tags.contains(schema_tag.as_str()) {
-            let index = self
-                .source
-                .fetch_manifest(&ManifestRef::Tag(tag(&schema_tag)?))
-                .await?;
-            referrers.extend(index.view.manifests.iter().cloned());
-            source_schema_index = Some(index);
-        }
-        let mut seen = HashSet::new();
-        referrers.retain(|d| seen.insert(d.digest.clone()));
-        for descriptor in &referrers {
+        let discovered = discover(&self.source, digest).await?;
+        for descriptor in &discovered.referrers {
             let referrer = self
                 .source
                 .fetch_manifest(&ManifestRef::Digest(
@@ -625,24 +592,24 @@ impl Copy<'_> {
                 .await?;
             self.copy_attached(&referrer, None).await?;
         }
-        if !referrers.is_empty() {
+        if !discovered.referrers.is_empty() {
             if let Repository::Registry(target) = &self.target {
                 if target.referrers(digest).await?.is_none() {
-                    self.update_schema_tag(&schema_tag, &referrers, source_schema_index)
-                        .await?;
+                    self.update_schema_tag(
+                        &digest.tag_schema_name(),
+                        &discovered.referrers,
+                        discovered.schema_index,
+                    )
+                    .await?;
                 }
             }
         }
-        for suffix in ["sig", "att", "sbom"] {
-            let cosign_tag = format!("{schema_tag}.{suffix}");
-            if tags.contains(cosign_tag.as_str()) {
-                let cosign_tag = tag(&cosign_tag)?;
-                let attached = self
-                    .source
-                    .fetch_manifest(&ManifestRef::Tag(cosign_tag.clone()))
-                    .await?;
-                self.copy_attached(&attached, Some(&cosign_tag)).await?;
-            }
+        for cosign_tag in &discovered.cosign_tags {
+            let attached = self
+                .source
+                .fetch_manifest(&ManifestRef::Tag(cosign_tag.clone()))
+                .await?;
+            self.copy_attached(&attached, Some(cosign_tag)).await?;
         }
         Ok(())
     }
@@ -702,11 +669,6 @@ impl Copy<'_> {
         self.target.put_manifest(&index, Some(&schema_tag)).await?;
         Ok(())
     }
-}
-
-fn tag(text: &str) -> Result<Tag> {
-    text.parse()
-        .map_err(|reason| Error::Usage(format!("tag {text:?} {reason}")))
 }
 
 fn generated_index(manifests: Vec<Descriptor>) -> Result<Manifest> {

@@ -33,6 +33,8 @@ pub enum Error {
     },
     #[error("{what}: manifest is larger than the {limit} byte limit")]
     ManifestTooLarge { what: String, limit: usize },
+    #[error("{what}: larger than the {limit} byte limit")]
+    TooLarge { what: String, limit: usize },
     #[error("{what}: not a valid manifest: {reason}")]
     InvalidManifest { what: String, reason: String },
     #[error("{what}: {reason}")]

@@ -3,8 +3,10 @@
 //! Everything Gantry promotes moves through [`copy`]: digest-exact (manifests are
 //! never re-encoded), in order (blobs, child manifests, index, tag), streamed (no blob
 //! is held in memory or on disk), with retries per blob and referrers carried along.
-//! [`inspect`] and [`tag`] share its resolution and its checks.
+//! [`inspect`] and [`tag`] share its resolution and its checks; [`attached`] reads the
+//! signatures and attestations attached to a digest where they are.
 
+mod attached;
 mod auth;
 mod client;
 mod copy;
@@ -18,6 +20,7 @@ mod registry;
 mod repository;
 mod tag;
 
+pub use attached::{ATTACHED_LAYER_LIMIT, Attached, AttachedLayer, Via, attached};
 pub use auth::{CredentialSources, Credentials};
 pub use client::{Client, ClientOptions, RetryPolicy};
 pub use copy::{BlobOutcome, CopyOptions, CopyReport, NoProgress, Progress, copy};

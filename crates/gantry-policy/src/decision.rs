@@ -236,7 +236,10 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
                 .filter(|s| &s.component == component)
                 .find(|s| signer_matches(&s.signer, &gate.keys, &gate.identities));
             match signer {
-                Some(s) => found.push(format!("{component} by {}", describe_signer(&s.signer))),
+                Some(s) => {
+                    run.evidence.insert(s.digest.clone());
+                    found.push(format!("{component} by {}", describe_signer(&s.signer)));
+                }
                 None => missing.push(component.clone()),
             }
         }

@@ -59,6 +59,8 @@ pub struct EvidenceFact {
 pub struct SignerFact {
     pub component: String,
     pub signer: Signer,
+    /// What was verified: the digest of the signature or attestation layer.
+    pub digest: Digest,
 }
 
 /// Who a verified signature belongs to.
@@ -133,10 +135,15 @@ impl Facts {
             .signers
             .iter()
             .map(|s| match &s.signer {
-                Signer::Key(name) => json!({"component": s.component, "key": name}),
-                Signer::Identity { issuer, subject } => {
-                    json!({"component": s.component, "issuer": issuer, "subject": subject})
+                Signer::Key(name) => {
+                    json!({"component": s.component, "key": name, "digest": s.digest.as_str()})
                 }
+                Signer::Identity { issuer, subject } => json!({
+                    "component": s.component,
+                    "issuer": issuer,
+                    "subject": subject,
+                    "digest": s.digest.as_str(),
+                }),
             })
             .collect();
         let approvals: Vec<Value> = self

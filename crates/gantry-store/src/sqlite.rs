@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::ledger::entry::{Entry, GENESIS};
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord, Hold,
-    NewApproval, NewDecision, NewEvidence, NewPromotion, NewRelease, Outcome, PromotionRecord,
-    ReleaseRecord, Result, StopRecord, Store, StoreError,
+    NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease, Outcome,
+    PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
 };
 use crate::time;
 
@@ -959,6 +959,14 @@ impl Store for SqliteStore {
         let project = project.clone();
         self.transaction(move |transaction| governance::stops(transaction, &project))
             .await
+    }
+
+    async fn record_refusal(&self, refusal: NewRefusal, audit: &Audit) -> Result<()> {
+        let audit = audit.clone();
+        self.transaction(move |transaction| {
+            governance::record_refusal(transaction, &refusal, &audit)
+        })
+        .await
     }
 
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>> {

@@ -259,6 +259,20 @@ pub struct NewDecision {
     pub evidence: Vec<Digest>,
 }
 
+/// Input Gantry turned away (bad evidence, a signature that does not verify): kept in
+/// the ledger only, since nothing else changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefusal {
+    pub project: Name,
+    pub release: Option<ReleaseId>,
+    /// What was refused, e.g. `evidence` or `signature`.
+    pub what: String,
+    /// Why, in the words the refusal gave.
+    pub reason: String,
+    /// Anything that identifies the input: its digest, kind, where it came from.
+    pub detail: serde_json::Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionRecord {
     pub id: i64,
@@ -402,6 +416,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stops in force for a project (its own and its environments').
     async fn stops(&self, project: &Name) -> Result<Vec<StopRecord>>;
+
+    /// Records a refusal in the ledger (`<what>.refused`).
+    async fn record_refusal(&self, refusal: NewRefusal, audit: &Audit) -> Result<()>;
 
     async fn promotion(&self, id: i64) -> Result<Option<PromotionRecord>>;
 

@@ -13,16 +13,20 @@
 //! - [`Pusher`]: an independent raw distribution-API client to seed registries and read them back.
 //! - [`Layout`]: OCI image layouts on disk.
 //! - [`skopeo`], [`skopeo_inspect_raw`]: the reference tool, for cross-checks.
+//! - [`Prometheus`] scraping an [`Exporter`]: a real Prometheus for metric gates.
+//! - [`signing`]: cosign-style signatures and DSSE attestations with a fresh key.
 //!
 //! This is test code: helpers panic with a clear message instead of returning errors, and a
 //! missing external tool makes the caller fail with the command that installs it.
 
 mod image;
 mod layout;
+mod prometheus;
 mod proxy;
 mod push;
 mod registry;
 mod server;
+pub mod signing;
 mod skopeo;
 mod time;
 mod token;
@@ -32,6 +36,7 @@ pub use image::{
     sha256_digest,
 };
 pub use layout::Layout;
+pub use prometheus::{Exporter, Prometheus};
 pub use proxy::{Fault, FaultAction, FaultProxy};
 pub use push::Pusher;
 pub use registry::{Registry, RegistryAuth, RequestCounts};

@@ -43,6 +43,7 @@ use jiff::{SignedDuration, Timestamp};
 use marked_yaml::Spanned;
 use serde::Deserialize;
 
+use super::trust::Trust;
 use super::{Converter, start};
 
 #[derive(Deserialize, Default)]
@@ -182,9 +183,34 @@ pub struct Governance {
     pub groups: BTreeMap<String, BTreeSet<String>>,
     /// Where metric gates send their queries.
     pub prometheus: Option<String>,
+    /// Whose signatures count.
+    pub trust: Trust,
 }
 
 impl Converter<'_> {
+    /// The `prometheus:` base URL, checked: http or https, no query.
+    pub(super) fn prometheus(&mut self, url: &Spanned<String>) -> Option<String> {
+        let text = url.as_str().trim_end_matches('/');
+        let rest = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"));
+        match rest {
+            Some(host) if !host.is_empty() && !text.contains(['?', '#', ' ']) => {
+                Some(text.to_owned())
+            }
+            _ => {
+                self.error(
+                    start(url),
+                    format!(
+                        "prometheus: {:?} is not an http:// or https:// base URL (e.g. http://127.0.0.1:9090)",
+                        url.as_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// Loads a policy file, relative to the project file's folder.
     pub(super) fn policy(
         &mut self,
@@ -226,8 +252,9 @@ impl Converter<'_> {
         wire: GatesWire,
         project_policies: &[Arc<Policy>],
         cache: &mut BTreeMap<String, Arc<Policy>>,
-        groups: &BTreeMap<String, BTreeSet<String>>,
+        governance: &mut Governance,
     ) -> Gates {
+        let groups = &governance.groups;
         let mut gates = Gates {
             sbom: wire.sbom.unwrap_or(false),
             policies: project_policies.to_vec(),
@@ -281,6 +308,32 @@ impl Converter<'_> {
                     start(&wire),
                     "signed_by names at least one key or identity".to_owned(),
                 );
+            }
+            let trust = &mut governance.trust;
+            for key in &wire.keys {
+                if !trust.has_key(key) {
+                    let known: Vec<&str> = trust.keys.iter().map(|k| k.name.as_str()).collect();
+                    self.error(
+                        start(&wire),
+                        format!(
+                            "signed_by: unknown key {key:?} (trust.keys: {})",
+                            if known.is_empty() {
+                                "none defined".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+            if !wire.identities.is_empty() && trust.sigstore_root.is_none() {
+                self.error(
+                    start(&wire),
+                    "signed_by: identities are verified against a Sigstore trusted root; set trust.sigstore_root".to_owned(),
+                );
+            }
+            for identity in &wire.identities {
+                trust.add_identity(&identity.issuer, &identity.subject);
             }
             gates.signed_by = Some(SignedByGate {
                 keys: wire.keys.clone(),
@@ -381,6 +434,15 @@ impl Converter<'_> {
             });
         }
         for metric in &wire.metrics {
+            if governance.prometheus.is_none() {
+                self.error(
+                    start(metric),
+                    format!(
+                        "metric {:?} needs a Prometheus to ask: set prometheus: http://HOST:9090 at the top of the file",
+                        metric.name
+                    ),
+                );
+            }
             let limits = [
                 (metric.below, Comparison::Below),
                 (metric.at_most, Comparison::AtMost),

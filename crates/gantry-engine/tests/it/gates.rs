@@ -94,7 +94,10 @@ environments:
     }
 }
 
-async fn moved_into(events: &mut tokio::sync::broadcast::Receiver<Event>, environment: &str) {
+pub(crate) async fn moved_into(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    environment: &str,
+) {
     tokio::time::timeout(Duration::from_secs(60), async {
         loop {
             match events.recv().await.unwrap() {
@@ -109,7 +112,7 @@ async fn moved_into(events: &mut tokio::sync::broadcast::Receiver<Event>, enviro
     .unwrap_or_else(|_| panic!("nothing moved into {environment}"));
 }
 
-async fn state_of(engine: &Engine, id: i64) -> PromotionState {
+pub(crate) async fn state_of(engine: &Engine, id: i64) -> PromotionState {
     engine.store().promotion(id).await.unwrap().unwrap().state
 }
 

@@ -2,6 +2,8 @@
 //! to prod when asked, every step digest-checked and in the ledger.
 
 mod gates;
+mod metrics;
+mod signatures;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -67,6 +67,17 @@ impl IdentityPolicy {
             .expect("an escaped string is a valid regular expression")
     }
 
+    /// A policy admitting subjects that `glob` matches whole, where `*` stands for any
+    /// run of characters and everything else for itself: the form project files use.
+    pub fn glob(issuer: impl Into<String>, glob: &str) -> IdentityPolicy {
+        let pattern = glob
+            .split('*')
+            .map(regex::escape)
+            .collect::<Vec<_>>()
+            .join(".*");
+        IdentityPolicy::new(issuer, pattern).expect("escaped text joined by .* is a valid pattern")
+    }
+
     /// The OIDC issuer a certificate must name.
     pub fn issuer(&self) -> &str {
         &self.issuer

@@ -795,6 +795,21 @@ fn identity_patterns_match_whole_subjects() {
         IdentityPolicy::exact(ISSUER, "a.b").subject_pattern(),
         r"a\.b"
     );
+    // Project files write globs: `*` is any run, everything else (dots too) itself.
+    assert_eq!(
+        IdentityPolicy::glob(ISSUER, "https://github.com/acme/*@refs/tags/*").subject_pattern(),
+        r"https://github\.com/acme/.*@refs/tags/.*"
+    );
+    check(
+        IdentityPolicy::glob(ISSUER, "https://github.com/acme/*").subject_pattern(),
+        SUBJECT,
+        true,
+    );
+    check(
+        IdentityPolicy::glob(ISSUER, "https://github?com/acme/*").subject_pattern(),
+        SUBJECT,
+        false,
+    );
     assert_eq!(
         IdentityPolicy::new(ISSUER, "(")
             .unwrap_err()

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::{Draft, all_rows, append, database, parse, release_id};
 use crate::store::{
     ApprovalRecord, Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence,
-    Result, StopRecord, StoreError,
+    NewRefusal, Result, StopRecord, StoreError,
 };
 use crate::time;
 
@@ -415,6 +415,28 @@ pub(super) fn decisions(
         decision_row,
     )?;
     rows.into_iter().map(decision_record).collect()
+}
+
+pub(super) fn record_refusal(
+    transaction: &Transaction<'_>,
+    refusal: &NewRefusal,
+    audit: &Audit,
+) -> Result<()> {
+    let action = format!("{}.refused", refusal.what);
+    append(
+        transaction,
+        Draft {
+            audit,
+            action: &action,
+            project: refusal.project.as_str(),
+            environment: None,
+            release: refusal.release.as_ref(),
+            digests: BTreeMap::new(),
+            reason: Some(refusal.reason.clone()),
+            detail: refusal.detail.clone(),
+        },
+    )
+    .map(drop)
 }
 
 pub(super) fn set_stop(

@@ -6,8 +6,8 @@ use gantry_core::{Digest, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
 use gantry_store::ledger::entry::GENESIS;
 use gantry_store::store::{
-    Artifact, Audit, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRelease, Outcome,
-    PromotionKind, Store, StoreError,
+    Artifact, Audit, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
+    Outcome, PromotionKind, Store, StoreError,
 };
 
 fn name(text: &str) -> Name {
@@ -700,6 +700,37 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
             .is_err(),
         "a rejection is final"
     );
+    store
+        .record_refusal(
+            NewRefusal {
+                project: name("payments"),
+                release: Some(release.clone()),
+                what: "signature".to_owned(),
+                reason: "cosign signature does not verify with any trusted key (tried ci)"
+                    .to_owned(),
+                detail: serde_json::json!({"manifest": "sha256:00"}),
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    let entries = store
+        .ledger_entries(before as u64, usize::MAX)
+        .await
+        .unwrap();
+    let refusal = entries.last().unwrap();
+    assert_eq!(
+        (
+            refusal.release.as_deref(),
+            refusal.reason.as_deref(),
+            &refusal.detail["manifest"]
+        ),
+        (
+            Some(release.digest().as_str()),
+            Some("cosign signature does not verify with any trusted key (tried ci)"),
+            &serde_json::json!("sha256:00")
+        )
+    );
     let actions: Vec<String> = store
         .ledger_entries(before as u64, usize::MAX)
         .await
@@ -719,7 +750,8 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
             "promotion.waiting",
             "promotion.queued",
             "promotion.running",
-            "promotion.rejected"
+            "promotion.rejected",
+            "signature.refused"
         ]
     );
 }
