@@ -14,10 +14,28 @@ use sha2::{Digest as _, Sha256};
 
 /// The longest a policy may run for one decision.
 pub const EVALUATION_TIME_LIMIT: Duration = Duration::from_millis(250);
+/// The default ceiling on the process's heap while policies run; see [`set_memory_limit`].
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1024 * 1024 * 1024;
 /// The largest policy source accepted.
 pub const MAX_POLICY_BYTES: usize = 1024 * 1024;
 
 const DECISION_RULE: &str = "data.gantry.decision";
+
+static MEMORY_LIMIT: std::sync::Once = std::sync::Once::new();
+
+/// Sets the memory limit for policy evaluation: the heap the whole process may hold
+/// while a policy runs, in bytes. An evaluation that pushes the heap past it stops
+/// and fails closed ("memory limit exceeded"); the rest of the process is not limited.
+///
+/// regorus counts allocations in the allocator it installs (mimalloc) and checks the
+/// count as it evaluates, so this bounds a runaway policy (a comprehension over
+/// millions of values) before it exhausts the machine. The count is process-wide,
+/// not per evaluation: set it well above what the server itself needs. Without a
+/// call, the first policy loaded sets [`DEFAULT_MEMORY_LIMIT`].
+pub fn set_memory_limit(bytes: u64) {
+    MEMORY_LIMIT.call_once(|| {});
+    regorus::set_global_memory_limit(Some(bytes));
+}
 
 /// A loaded, checked policy.
 #[derive(Clone)]
@@ -72,6 +90,7 @@ impl Policy {
                 source.len()
             )));
         }
+        MEMORY_LIMIT.call_once(|| regorus::set_global_memory_limit(Some(DEFAULT_MEMORY_LIMIT)));
         let mut engine = regorus::Engine::new();
         engine.set_rego_v0(false);
         engine.set_strict_builtin_errors(true);

@@ -140,3 +140,30 @@ decision := {"allow": to_number(input.release.alias) > 0}
         [("broken.rego".to_owned(), sha256(broken))]
     );
 }
+
+#[test]
+fn a_policy_that_takes_too_much_memory_denies() {
+    // The limit is on the whole process's heap; this test binary holds little.
+    gantry_policy::rego::set_memory_limit(48 * 1024 * 1024);
+    let greedy = r#"
+package gantry
+
+numbers_seen := [sprintf("%d-%s", [x, "padding-padding-padding"]) | some x in numbers.range(1, 4000000)]
+
+decision := {"allow": count(numbers_seen) > 0}
+"#;
+    let decision = evaluate(&gates(&[("greedy.rego", greedy)]), &facts());
+    gantry_policy::rego::set_memory_limit(gantry_policy::rego::DEFAULT_MEMORY_LIMIT);
+    assert_eq!(decision.verdict, gantry_core::Verdict::Deny);
+    let [gate] = decision.gates.as_slice() else {
+        panic!("one gate expected: {decision:?}");
+    };
+    assert_eq!(gate.state, gantry_core::GateState::Fail);
+    assert!(
+        gate.reason
+            .starts_with("the policy failed, so it does not allow: ")
+            && gate.reason.contains("memory limit"),
+        "{}",
+        gate.reason
+    );
+}
