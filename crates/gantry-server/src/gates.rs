@@ -2,7 +2,7 @@
 //! stopping or resuming the line.
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -28,6 +28,14 @@ pub struct EvidenceQuery {
     component: Option<String>,
 }
 
+/// A query string that does not parse: the error names the field serde names (an
+/// unknown or missing one), else `field`, the one that matters most.
+fn query_error(rejection: &QueryRejection, field: &str) -> ApiError {
+    let text = rejection.body_text();
+    let named = text.split('`').nth(1).unwrap_or(field).to_owned();
+    ApiError::bad_request(text, Some(&named))
+}
+
 fn evidence(record: EvidenceRecord, created: bool) -> api::Evidence {
     api::Evidence {
         id: record.id,
@@ -49,9 +57,24 @@ pub async fn add_evidence(
     Extension(Caller(caller)): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
     query: Result<Query<EvidenceQuery>, QueryRejection>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), Some("kind")))?;
+    let Query(query) = query.map_err(|e| query_error(&e, "kind"))?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!(
+                    "the report is larger than {} MiB",
+                    EVIDENCE_LIMIT / (1024 * 1024)
+                ),
+                Some("evidence"),
+            )
+        } else {
+            ApiError::bad_request(e.body_text(), Some("evidence"))
+        }
+    })?;
     let added = state
         .engine
         .add_evidence(
@@ -139,8 +162,7 @@ pub async fn explain(
     Params((project, release)): Params<(String, String)>,
     query: Result<Query<DecisionQuery>, QueryRejection>,
 ) -> Result<Json<api::Decision>, ApiError> {
-    let Query(query) =
-        query.map_err(|e| ApiError::bad_request(e.body_text(), Some("environment")))?;
+    let Query(query) = query.map_err(|e| query_error(&e, "environment"))?;
     let explained = state
         .engine
         .explain(&project, &release, &query.environment, &caller)

@@ -175,3 +175,114 @@ pub async fn first_admin_token(
         .await?;
     Ok(Some(token))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every route `router` defines, as `METHOD /path`, read from this file's source:
+    /// axum cannot list a router's routes, and a test that reads the table it checks
+    /// is simpler than building the router from a second table.
+    fn routes_in_source() -> BTreeSet<String> {
+        let source = include_str!("lib.rs");
+        let function = &source[source.find("pub fn router(").expect("fn router")..];
+        let function = &function[..function.find("\n}\n").expect("the end of fn router")];
+        let (nested, top) = function
+            .split_once(".nest(\"/api/v1\", api)")
+            .expect("routes are nested under /api/v1");
+        let mut routes = BTreeSet::new();
+        for (prefix, part) in [("/api/v1", nested), ("", top)] {
+            for call in part.split(".route(").skip(1) {
+                // The call's text up to its closing parenthesis.
+                let mut depth = 1;
+                let end = call
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        depth += match c {
+                            '(' => 1,
+                            ')' => -1,
+                            _ => 0,
+                        };
+                        depth == 0
+                    })
+                    .map(|(index, _)| index)
+                    .expect("a closed .route( call");
+                let call = &call[..end];
+                let path = call.split('"').nth(1).expect("a path literal");
+                let mut methods = 0;
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    let called = call.match_indices(&format!("{method}(")).any(|(at, _)| {
+                        // `get(` itself, not the end of `target(`.
+                        let before = at.checked_sub(1).map(|i| call.as_bytes()[i]);
+                        before.is_none_or(|b| !b.is_ascii_alphanumeric() && b != b'_')
+                    });
+                    if called {
+                        routes.insert(format!("{} {prefix}{path}", method.to_uppercase()));
+                        methods += 1;
+                    }
+                }
+                assert!(methods > 0, "no method found for route {path}");
+            }
+        }
+        routes
+    }
+
+    fn routes_in_document(document: &serde_json::Value) -> BTreeSet<String> {
+        let mut routes = BTreeSet::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("a path item").keys() {
+                routes.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        routes
+    }
+
+    /// Every `$ref` in `value`, as a JSON pointer into the document.
+    fn references<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+        match value {
+            serde_json::Value::Object(object) => {
+                for (key, item) in object {
+                    match (key.as_str(), item) {
+                        ("$ref", serde_json::Value::String(target)) => found.push(target),
+                        _ => references(item, found),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    references(item, found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_openapi_document_lists_every_route_and_only_those() {
+        let document: serde_json::Value =
+            serde_json::from_str(super::OPENAPI).expect("openapi.json is JSON");
+        let source = routes_in_source();
+        assert!(
+            source.contains("POST /api/v1/projects/{project}/releases/{release}/evidence")
+                && source.contains("GET /healthz"),
+            "the source reader finds routes: {source:#?}"
+        );
+        let documented = routes_in_document(&document);
+        let undocumented: Vec<_> = source.difference(&documented).collect();
+        let stale: Vec<_> = documented.difference(&source).collect();
+        assert!(
+            undocumented.is_empty() && stale.is_empty(),
+            "routes missing from openapi.json: {undocumented:#?}\n\
+             documented routes the router lacks: {stale:#?}"
+        );
+        let mut found = Vec::new();
+        references(&document, &mut found);
+        for target in found {
+            let pointer = target.strip_prefix('#').expect("local references only");
+            assert!(
+                document.pointer(pointer).is_some(),
+                "openapi.json refers to {target}, which it does not define"
+            );
+        }
+    }
+}

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::board::{HistoryArgs, StatusArgs};
 use crate::commands::gates::{ApproveArgs, EvidenceArgs, StopArgs, WhyArgs};
+use crate::commands::policy::PolicyArgs;
 use crate::commands::promote::{CancelArgs, HoldArgs, PromoteArgs, RollbackArgs};
 use crate::commands::{
     copy::CopyArgs, inspect::InspectArgs, ledger::LedgerArgs, release::ReleaseArgs,
@@ -102,4 +103,6 @@ pub enum Command {
     Stop(StopArgs),
     /// Resume a stopped line.
     Resume(StopArgs),
+    /// Work with Rego policies offline: run their tests.
+    Policy(PolicyArgs),
 }

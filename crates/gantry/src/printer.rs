@@ -2,6 +2,7 @@
 //! whether stdout is a terminal.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::OutputFormat;
 
@@ -9,6 +10,10 @@ use crate::cli::OutputFormat;
 pub struct Printer {
     format: OutputFormat,
     stderr_is_terminal: bool,
+    /// Whether [`Printer::result`] wrote the command's document: a command that shows its
+    /// result and then fails (`gantry why`, `gantry policy test`) still writes one JSON
+    /// document on stdout, not a second one for the error.
+    result_written: AtomicBool,
 }
 
 impl Printer {
@@ -16,6 +21,7 @@ impl Printer {
         Printer {
             format,
             stderr_is_terminal: std::io::stderr().is_terminal(),
+            result_written: AtomicBool::new(false),
         }
     }
 
@@ -30,6 +36,7 @@ impl Printer {
 
     /// The command's result: `text` for people, or `json` for scripts.
     pub fn result(&self, text: &str, json: &serde_json::Value) {
+        self.result_written.store(true, Ordering::Relaxed);
         let mut stdout = std::io::stdout().lock();
         let _ = if self.is_json() {
             writeln!(
@@ -52,11 +59,12 @@ impl Printer {
         eprintln!("{text}");
     }
 
-    /// One line saying what failed and where; in JSON mode also a JSON error on stdout.
+    /// One line saying what failed and where; in JSON mode also a JSON error on stdout,
+    /// unless the command's result is there already (it says what failed).
     pub fn error(&self, error: &anyhow::Error) {
         let message = format!("{error:#}");
         eprintln!("error: {message}");
-        if self.is_json() {
+        if self.is_json() && !self.result_written.load(Ordering::Relaxed) {
             let _ = writeln!(
                 std::io::stdout(),
                 "{}",

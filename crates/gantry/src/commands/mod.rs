@@ -5,6 +5,7 @@ pub mod copy;
 pub mod gates;
 pub mod inspect;
 pub mod ledger;
+pub mod policy;
 pub mod promote;
 pub mod release;
 pub mod serve;
@@ -52,6 +53,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Why(args) => gates::why(args, printer).await,
         Command::Stop(args) => gates::stop(args, printer, true).await,
         Command::Resume(args) => gates::stop(args, printer, false).await,
+        Command::Policy(args) => policy::run(args, printer),
     }
 }
 

@@ -8,11 +8,12 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::support::{Outcome, gantry_with_env};
 
-struct Served {
+/// A `gantry serve` process; other modules start one with [`serve_dir`].
+pub(crate) struct Served {
     /// Killed when dropped.
     _child: tokio::process::Child,
-    url: String,
-    token: String,
+    pub(crate) url: String,
+    pub(crate) token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -103,6 +104,11 @@ async fn spawn_serve(
 async fn serve(registry: &Registry) -> Served {
     let dir = tempfile::tempdir().unwrap();
     project_file(dir.path(), &registry.host(), &registry.host());
+    serve_dir(dir).await
+}
+
+/// Starts `gantry serve` for the project file `payments.yaml` the caller wrote in `dir`.
+pub(crate) async fn serve_dir(dir: tempfile::TempDir) -> Served {
     let (child, url, token) = spawn_serve(dir.path(), true).await;
     Served {
         _child: child,
@@ -135,7 +141,8 @@ impl Served {
         panic!("{environment} never held {alias}");
     }
 
-    async fn run(&self, args: &[&str]) -> Outcome {
+    /// Runs `gantry ARGS` against this server, as the admin.
+    pub(crate) async fn run(&self, args: &[&str]) -> Outcome {
         gantry_with_env(
             args,
             &[("GANTRY_URL", &self.url), ("GANTRY_TOKEN", &self.token)],
