@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     CreateApproval, CreatePromotion, CreateRelease, CreateToken, Decision, ErrorBody, Evidence,
-    Hold, Promotion, Release, Rollback, Status, Stop, TokenCreated,
+    Hold, Promotion, Pulled, Release, Rollback, Status, Stop, TokenCreated,
 };
 
 /// Why a call did not give an answer.
@@ -209,6 +209,21 @@ impl Client {
             what: path,
             detail: e.to_string(),
         })
+    }
+
+    /// Looks at the registry for the release's signatures and attestations now.
+    pub async fn pull_evidence(&self, project: &str, release: &str) -> Result<Pulled, ClientError> {
+        self.call(
+            Method::POST,
+            &format!(
+                "/api/v1/projects/{}/releases/{}/evidence/pull",
+                segment(project),
+                segment(release)
+            ),
+            None::<&()>,
+            &[],
+        )
+        .await
     }
 
     /// Approves (or, with `approve: false`, rejects) a release for an environment, and

@@ -176,6 +176,48 @@ pub struct Evidence {
     pub created: bool,
 }
 
+/// What a look at the registry found beside a release's digests
+/// (`POST …/releases/{release}/evidence/pull`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pulled {
+    /// Verified signatures and attestations, and who made them.
+    pub signers: Vec<VerifiedSigner>,
+    /// Attestations kept as evidence by this look.
+    pub evidence_added: usize,
+    /// Signatures and attestations that did not verify (recorded in the ledger).
+    pub refused: Vec<RefusedSignature>,
+    /// Components whose registry could not be read.
+    pub unreachable: Vec<Unreachable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedSigner {
+    pub component: String,
+    /// The configured key, for a key-based signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The certificate's OIDC issuer and subject, for a keyless one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The digest of the signature or attestation layer.
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedSignature {
+    pub component: String,
+    pub digest: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreachable {
+    pub component: String,
+    pub error: String,
+}
+
 /// One gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateOutcome {

@@ -244,24 +244,72 @@ impl Engine {
         Ok(record)
     }
 
-    /// Evaluates and records: what `gantry why` shows.
+    /// What a waiting promotion still needs, looked at now ("1 more approval from
+    /// group release-managers; soak 12 min left"): `None` unless it waits. A view for
+    /// `gantry status`, not recorded; the decisions that move or hold a promotion are.
+    pub async fn still_needs(
+        &self,
+        promotion: &PromotionRecord,
+    ) -> Result<Option<String>, EngineError> {
+        if promotion.state != PromotionState::Waiting {
+            return Ok(None);
+        }
+        let project = self.project(promotion.project.as_str())?;
+        let release = self
+            .release(project, promotion.release.digest().as_str())
+            .await?;
+        let decision = self
+            .evaluate(
+                project,
+                &promotion.environment,
+                &release,
+                requester(promotion),
+                promotion.emergency,
+            )
+            .await?;
+        Ok(Some(decision.needs()))
+    }
+
+    /// Evaluates and records: what `gantry why` shows. When a promotion of the release
+    /// into the environment is waiting, the gates see it as that promotion's
+    /// requester (and emergency) would; otherwise as a promotion nobody has asked for
+    /// yet. Whoever asks for the explanation is never taken for the requester.
     pub async fn explain(
         &self,
         project: &str,
         release: &str,
         environment: &str,
-        actor: &str,
     ) -> Result<Explained, EngineError> {
         let project = self.project(project)?;
         let target = Self::environment_of(project, environment)?;
         let record = self.release(project, release).await?;
+        let waiting = self
+            .inner
+            .store
+            .promotions_in_state(project.name(), PromotionState::Waiting)
+            .await?;
+        let pending = waiting
+            .iter()
+            .find(|p| p.release == record.id && p.environment == target.name);
         let decision = self
-            .evaluate(project, &target.name, &record, Some(actor), false)
+            .evaluate(
+                project,
+                &target.name,
+                &record,
+                pending.and_then(requester),
+                pending.is_some_and(|p| p.emergency),
+            )
             .await?;
         let recorded = if self.gates(project.name(), &target.name).is_some() {
             Some(
-                self.record(project, &target.name, &record, None, &decision)
-                    .await?,
+                self.record(
+                    project,
+                    &target.name,
+                    &record,
+                    pending.map(|p| p.id),
+                    &decision,
+                )
+                .await?,
             )
         } else {
             None
@@ -294,7 +342,7 @@ impl Engine {
             .check_and_keep(project, &record, component, kind, bytes, actor)
             .await;
         if let Err(EngineError::InvalidField { field, reason }) = &result {
-            self.refuse_evidence(
+            self.record_evidence_refusal(
                 project,
                 &record,
                 format!("{field}: {reason}"),
@@ -306,9 +354,23 @@ impl Engine {
         result
     }
 
-    /// Records in the ledger that evidence for a release was refused: for requests
-    /// turned away before the engine sees them (too large), and by [`Engine::add_evidence`].
+    /// Records in the ledger that evidence for a release was refused before the engine
+    /// saw it (a body too large to read); [`Engine::add_evidence`] records its own.
     pub async fn refuse_evidence(
+        &self,
+        project: &str,
+        release: &str,
+        reason: String,
+        detail: serde_json::Value,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let project = self.project(project)?;
+        let record = self.release(project, release).await?;
+        self.record_evidence_refusal(project, &record, reason, detail, actor)
+            .await
+    }
+
+    async fn record_evidence_refusal(
         &self,
         project: &Project,
         release: &ReleaseRecord,

@@ -60,21 +60,33 @@ pub async fn add_evidence(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let Query(query) = query.map_err(|e| query_error(&e, "kind"))?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let reason = format!(
+                "the report is larger than {} MiB",
+                EVIDENCE_LIMIT / (1024 * 1024)
+            );
+            // Refused before it was read whole, and recorded like every refusal.
+            state
+                .engine
+                .refuse_evidence(
+                    &project,
+                    &release,
+                    format!("evidence: {reason}"),
+                    serde_json::json!({"kind": query.kind, "component": query.component, "limit": EVIDENCE_LIMIT}),
+                    &caller,
+                )
+                .await?;
+            return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                format!(
-                    "the report is larger than {} MiB",
-                    EVIDENCE_LIMIT / (1024 * 1024)
-                ),
+                reason,
                 Some("evidence"),
-            )
-        } else {
-            ApiError::bad_request(e.body_text(), Some("evidence"))
+            ));
         }
-    })?;
+        Err(e) => return Err(ApiError::bad_request(e.body_text(), Some("evidence"))),
+    };
     let added = state
         .engine
         .add_evidence(
@@ -141,7 +153,7 @@ pub async fn add_approval(
         .await?;
     let explained = state
         .engine
-        .explain(&project, &release, &request.environment, &caller)
+        .explain(&project, &release, &request.environment)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -155,17 +167,64 @@ pub struct DecisionQuery {
     environment: String,
 }
 
+/// Looks at the registry for the release's signatures and attestations now.
+pub async fn pull_evidence(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params((project, release)): Params<(String, String)>,
+) -> Result<Json<api::Pulled>, ApiError> {
+    let pulled = state
+        .engine
+        .pull_attached(&project, &release, &caller)
+        .await?;
+    Ok(Json(api::Pulled {
+        signers: pulled
+            .signers
+            .into_iter()
+            .map(|s| {
+                let (key, issuer, subject) = match s.signer {
+                    gantry_policy::Signer::Key(name) => (Some(name), None, None),
+                    gantry_policy::Signer::Identity { issuer, subject } => {
+                        (None, Some(issuer), Some(subject))
+                    }
+                };
+                api::VerifiedSigner {
+                    component: s.component,
+                    key,
+                    issuer,
+                    subject,
+                    digest: s.digest.to_string(),
+                }
+            })
+            .collect(),
+        evidence_added: pulled.evidence_added,
+        refused: pulled
+            .refused
+            .into_iter()
+            .map(|r| api::RefusedSignature {
+                component: r.component,
+                digest: r.digest.to_string(),
+                reason: r.reason,
+            })
+            .collect(),
+        unreachable: pulled
+            .unreachable
+            .into_iter()
+            .map(|(component, error)| api::Unreachable { component, error })
+            .collect(),
+    }))
+}
+
 /// Evaluates the gates now, records the decision and explains it.
 pub async fn explain(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
     query: Result<Query<DecisionQuery>, QueryRejection>,
 ) -> Result<Json<api::Decision>, ApiError> {
     let Query(query) = query.map_err(|e| query_error(&e, "environment"))?;
     let explained = state
         .engine
-        .explain(&project, &release, &query.environment, &caller)
+        .explain(&project, &release, &query.environment)
         .await?;
     Ok(Json(decision(&release, &query.environment, explained)))
 }

@@ -91,6 +91,10 @@ pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
                 .layer(DefaultBodyLimit::max(gates::EVIDENCE_LIMIT)),
         )
         .route(
+            "/projects/{project}/releases/{release}/evidence/pull",
+            post(gates::pull_evidence),
+        )
+        .route(
             "/projects/{project}/releases/{release}/approvals",
             post(gates::add_approval),
         )

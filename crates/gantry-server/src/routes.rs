@@ -272,12 +272,16 @@ pub async fn status(
                 .unwrap_or_default(),
             None => std::collections::BTreeMap::default(),
         };
-        let mut pending: Vec<api::Promotion> = recent
+        let mut pending = Vec::new();
+        for record in recent
             .iter()
             .filter(|p| p.environment == environment.name && !p.state.is_final())
-            .cloned()
-            .map(promotion)
-            .collect();
+        {
+            let needs = state.engine.still_needs(record).await?;
+            let mut wire = promotion(record.clone());
+            wire.needs = needs.filter(|n| !n.is_empty());
+            pending.push(wire);
+        }
         pending.reverse();
         environments.push(api::EnvironmentStatus {
             name: environment.name.to_string(),

@@ -134,7 +134,7 @@ async fn gates_decide_when_a_release_moves() {
 
     // staging is track but waits for a passing test report.
     let why = engine
-        .explain("shop", &release.alias, "staging", "erin")
+        .explain("shop", &release.alias, "staging")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Pending);
@@ -158,7 +158,7 @@ async fn gates_decide_when_a_release_moves() {
         .unwrap();
     assert!(added.created);
     let why = engine
-        .explain("shop", &release.alias, "staging", "erin")
+        .explain("shop", &release.alias, "staging")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Deny);
@@ -183,7 +183,7 @@ async fn gates_decide_when_a_release_moves() {
         .unwrap();
     // The newer, release-wide report does not outrank the component's own one.
     let why = engine
-        .explain("shop", &release.alias, "staging", "erin")
+        .explain("shop", &release.alias, "staging")
         .await
         .unwrap();
     assert_eq!(
@@ -204,7 +204,7 @@ async fn gates_decide_when_a_release_moves() {
         .await
         .unwrap();
     let why = engine
-        .explain("shop", &release.alias, "staging", "erin")
+        .explain("shop", &release.alias, "staging")
         .await
         .unwrap();
     assert_ne!(
@@ -243,7 +243,7 @@ async fn gates_decide_when_a_release_moves() {
             .unwrap();
     }
     let why = engine
-        .explain("shop", &release.alias, "prod", "carol")
+        .explain("shop", &release.alias, "prod")
         .await
         .unwrap();
     let needs = why.decision.needs();
@@ -405,7 +405,7 @@ async fn track_environments_move_when_the_last_gate_passes() {
 
     // Without a ticket label the project's policy denies prod, and says why.
     let why = engine
-        .explain("shop", &release.alias, "prod", "carol")
+        .explain("shop", &release.alias, "prod")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Deny);

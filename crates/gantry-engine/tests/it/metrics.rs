@@ -99,7 +99,7 @@ environments:
 
     // Over the threshold: denied, and the reason quotes the query and the value.
     let why = engine
-        .explain("shop", &release.alias, "prod", "alice")
+        .explain("shop", &release.alias, "prod")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Deny);
@@ -110,7 +110,7 @@ environments:
 
     // Several series are no single value: the gate fails closed and says how to fix it.
     let why = engine
-        .explain("shop", &release.alias, "canary", "alice")
+        .explain("shop", &release.alias, "canary")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Deny);
@@ -152,7 +152,7 @@ environments:
         .await
         .unwrap();
     let why = engine
-        .explain("dark", &dark_release.alias, "prod", "alice")
+        .explain("dark", &dark_release.alias, "prod")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Deny);

@@ -111,7 +111,7 @@ environments:
         .unwrap();
     assert_eq!(promotion.state, PromotionState::Waiting);
     let why = engine
-        .explain("shop", &release.alias, "prod", "alice")
+        .explain("shop", &release.alias, "prod")
         .await
         .unwrap();
     assert_eq!(why.decision.verdict, Verdict::Pending);

@@ -62,6 +62,11 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
         for (component, digest) in &environment.digests {
             let _ = writeln!(text, "  {component:<12} {}", short(digest));
         }
+        for waiting in &environment.pending {
+            if let Some(needs) = &waiting.needs {
+                let _ = writeln!(text, "  {} waits for: {needs}", waiting.release_alias);
+            }
+        }
         if let Some(hold) = &environment.hold {
             let _ = writeln!(
                 text,

@@ -1,4 +1,4 @@
-//! `gantry evidence add`, `gantry approve`, `gantry reject`, `gantry why`,
+//! `gantry evidence add`, `gantry evidence pull`, `gantry approve`, `gantry reject`, `gantry why`,
 //! `gantry stop` and `gantry resume`: gates from the command line.
 
 use std::fmt::Write as _;
@@ -40,16 +40,37 @@ pub enum EvidenceCommand {
         /// The report; `-` reads standard input.
         file: PathBuf,
     },
+    /// Look at the registry now for signatures and attestations beside the release's
+    /// digests (referrers, or cosign's `.sig` and `.att` tags). What verifies against
+    /// the project's `trust:` counts for `signed_by` gates, and signed SLSA
+    /// provenance is kept as evidence; what does not verify is refused and recorded.
+    /// Gates also look by themselves when they decide; run this right after signing
+    /// in CI so waiting promotions move at once.
+    #[command(
+        after_help = "Example:\n  cosign sign --key cosign.key registry.example/payments/api@sha256:…\n  gantry evidence pull --project payments --release 4f2c1e9a0b"
+    )]
+    Pull {
+        #[arg(long)]
+        project: String,
+        /// Release id, id prefix or alias.
+        #[arg(long)]
+        release: String,
+    },
 }
 
 pub async fn evidence(args: EvidenceArgs, printer: &Printer) -> anyhow::Result<()> {
-    let EvidenceCommand::Add {
-        project,
-        release,
-        component,
-        kind,
-        file,
-    } = args.command;
+    let (project, release, component, kind, file) = match args.command {
+        EvidenceCommand::Add {
+            project,
+            release,
+            component,
+            kind,
+            file,
+        } => (project, release, component, kind, file),
+        EvidenceCommand::Pull { project, release } => {
+            return pull(&args.server, &project, &release, printer).await;
+        }
+    };
     let bytes = if file.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
@@ -82,6 +103,59 @@ pub async fn evidence(args: EvidenceArgs, printer: &Printer) -> anyhow::Result<(
     );
     printer.result(&text, &serde_json::to_value(&evidence)?);
     Ok(())
+}
+
+async fn pull(
+    server: &ServerArgs,
+    project: &str,
+    release: &str,
+    printer: &Printer,
+) -> anyhow::Result<()> {
+    let pulled = server.client()?.pull_evidence(project, release).await?;
+    let mut text = String::new();
+    for signer in &pulled.signers {
+        let who = match (&signer.key, &signer.issuer, &signer.subject) {
+            (Some(key), _, _) => format!("key {key}"),
+            (None, Some(issuer), Some(subject)) => format!("{subject} ({issuer})"),
+            _ => "unknown signer".to_owned(),
+        };
+        let _ = writeln!(
+            text,
+            "✓ {}: signed by {who} ({})",
+            signer.component, signer.digest
+        );
+    }
+    for refused in &pulled.refused {
+        let _ = writeln!(
+            text,
+            "✗ {}: {} refused: {}",
+            refused.component, refused.digest, refused.reason
+        );
+    }
+    for unreachable in &pulled.unreachable {
+        let _ = writeln!(text, "? {}: {}", unreachable.component, unreachable.error);
+    }
+    let _ = writeln!(
+        text,
+        "{} verified, {} refused, {} attestation(s) kept as evidence",
+        pulled.signers.len(),
+        pulled.refused.len(),
+        pulled.evidence_added
+    );
+    printer.result(&text, &serde_json::to_value(&pulled)?);
+    if pulled.unreachable.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(
+            "the registry of {} could not be read",
+            pulled
+                .unreachable
+                .iter()
+                .map(|u| u.component.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
 }
 
 #[derive(Debug, Args)]

@@ -266,6 +266,15 @@ async fn bad_evidence_approvals_and_stops_are_refused_and_leave_nothing() {
     let answer = world.post_evidence("kind=junit", huge).await;
     refused(&answer, 413, "too_large", "evidence", &["16 MiB"]);
     world.nothing_stored(ledger, "an oversized report").await;
+    let last = world.ledger().await.pop().unwrap();
+    assert_eq!(
+        (&last["action"], &last["reason"]),
+        (
+            &json!("evidence.refused"),
+            &json!("evidence: the report is larger than 16 MiB")
+        ),
+        "the refusal is recorded: {last}"
+    );
 
     let answer = world
         .post_evidence("kind=junit&component=worker", report.clone())
@@ -577,4 +586,75 @@ async fn junit_evidence_passes_the_tests_gate() {
     assert_eq!(approved["environment"], "prod", "{approved}");
     let allowed = why().await.success().json();
     assert_eq!(allowed["verdict"], "allow", "{allowed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_what_a_waiting_release_still_needs() {
+    let world = world().await;
+    let served = &world.served;
+    let alias = world.alias.as_str();
+    let promoted = served
+        .run(&[
+            "promote",
+            "--project",
+            "payments",
+            "--release",
+            alias,
+            "--to",
+            "prod",
+        ])
+        .await;
+    assert!(
+        promoted.stdout.contains("waiting") || promoted.stderr.contains("waiting"),
+        "{} {}",
+        promoted.stdout,
+        promoted.stderr
+    );
+    let status = served.run(&["status", "--project", "payments"]).await;
+    let status = status.success();
+    let line = status
+        .stdout
+        .lines()
+        .find(|l| l.contains("waits for:"))
+        .unwrap_or_else(|| panic!("no needs shown:\n{}", status.stdout));
+    assert!(
+        line.contains(&format!("{alias} waits for: "))
+            && line.contains("a test report for api")
+            && line.contains("1 more approval"),
+        "{line}"
+    );
+    let board = served
+        .run(&["status", "-o", "json", "--project", "payments"])
+        .await
+        .success()
+        .json();
+    let pending = &board["environments"][0]["pending"][0];
+    assert_eq!(pending["state"], "waiting", "{board}");
+    assert!(
+        pending["needs"]
+            .as_str()
+            .unwrap()
+            .contains("1 more approval"),
+        "{board}"
+    );
+
+    // Nothing to verify signatures with: a look at the registry is refused, and says why.
+    let pulled = served
+        .run(&[
+            "evidence",
+            "pull",
+            "--project",
+            "payments",
+            "--release",
+            alias,
+        ])
+        .await;
+    assert_ne!(pulled.code, 0);
+    assert!(
+        pulled
+            .stderr
+            .contains("project payments configures no keys and no Sigstore trusted root"),
+        "{}",
+        pulled.stderr
+    );
 }
