@@ -5,7 +5,8 @@
 //! groups:
 //!   release-managers: [alice, bob]
 //! policies: [policies/release.rego]          # every environment; paths are relative to this file
-//! prometheus: http://127.0.0.1:9090          # for metric gates
+//! prometheus: http://127.0.0.1:9090          # for metric gates (required by them)
+//! trust: {keys: {release: keys/release.pub}} # keys and identities: see [`super::trust`]
 //! environments:
 //!   prod:
 //!     gates:
