@@ -204,10 +204,14 @@ impl Engine {
                 }
             }
         }
-        self.inner.pulls.lock().expect("lock").looks.insert(
+        let mut pulls = self.inner.pulls.lock().expect("lock");
+        // Stale looks are of no use; dropping them keeps the memory to recent releases.
+        pulls.looks.retain(|_, (at, _)| at.elapsed() < FRESH_FOR);
+        pulls.looks.insert(
             (project.name().clone(), release.id.digest().clone()),
             (Instant::now(), pulled.signers.clone()),
         );
+        drop(pulls);
         Ok(pulled)
     }
 
