@@ -234,11 +234,14 @@ pub struct TestOutcome {
     pub detail: Option<String>,
 }
 
-/// Runs every `test_*` rule in `sources` (OPA's convention), each file's rules in its
-/// own package, all files loaded together so tests see the policies they test.
+/// Runs every `test_*` rule in `sources` (OPA's convention; rules start at column 1),
+/// each file's rules in its own package, all files loaded together so tests see the policies they test.
 pub fn run_tests(sources: &[(String, String)]) -> Result<Vec<TestOutcome>, PolicyError> {
     let mut engine = regorus::Engine::new();
     engine.set_rego_v0(false);
+    // As in decisions: a builtin that fails is an error, not an undefined value, so a
+    // test meets what a real decision would.
+    engine.set_strict_builtin_errors(true);
     engine.set_execution_timer_config(ExecutionTimerConfig {
         limit: Duration::from_secs(5),
         check_interval: NonZeroU32::new(64).expect("non-zero"),
