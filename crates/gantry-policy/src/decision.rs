@@ -318,11 +318,15 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
     }
     let mut policies = Vec::new();
     if !gates.policies.is_empty() {
-        let input = facts.to_input();
+        let input = facts.to_policy_input();
         for policy in &gates.policies {
             policies.push((policy.name().to_owned(), policy.digest().clone()));
             let gate = format!("policy:{}", policy.name());
-            match policy.evaluate(&input) {
+            match input
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|i| policy.evaluate_input(i))
+            {
                 Ok(answer) => {
                     run.warnings.extend(
                         answer

@@ -1,12 +1,15 @@
 //! The facts a decision is made from, gathered by the engine. They are also the input
 //! document Rego policies see, so their JSON form is part of the policy contract.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{LazyLock, Mutex};
 
 use gantry_core::Digest;
 use gantry_evidence::{Kind, Summary};
 use jiff::Timestamp;
 use serde_json::{Value, json};
+
+use crate::rego::Input;
 
 /// Everything known about one release and one environment at one moment.
 #[derive(Debug, Clone)]
@@ -118,19 +121,29 @@ impl Facts {
 
     /// The input document of a Rego policy.
     pub fn to_input(&self) -> Value {
-        let evidence: Vec<Value> = self
-            .evidence
-            .iter()
-            .map(|e| {
-                json!({
-                    "digest": e.digest.as_str(),
-                    "kind": e.kind.name(),
-                    "component": e.component,
-                    "summary": summary_input(&e.summary),
-                    "added_at": e.added_at.to_string(),
-                })
-            })
-            .collect();
+        let mut input = self.input_without_evidence();
+        input["evidence"] = self.evidence.iter().map(evidence_input).collect();
+        input
+    }
+
+    /// [`Facts::to_input`] in the evaluator's form, made once per decision. Evidence
+    /// is content-addressed and never changes, so each piece's converted form is kept
+    /// (a few thousand at most) and reused by the next decision that reads it: the
+    /// reports with hundreds of findings are the bulk of the input.
+    pub fn to_policy_input(&self) -> Result<Input, String> {
+        let mut input = Input::from_json(&self.input_without_evidence())?;
+        let mut evidence = Vec::with_capacity(self.evidence.len());
+        for fact in &self.evidence {
+            evidence.push(converted_evidence(fact)?);
+        }
+        input.0.as_object_mut().map_err(|e| e.to_string())?.insert(
+            regorus::Value::from("evidence"),
+            regorus::Value::from(evidence),
+        );
+        Ok(input)
+    }
+
+    fn input_without_evidence(&self) -> Value {
         let signers: Vec<Value> = self
             .signers
             .iter()
@@ -185,7 +198,7 @@ impl Facts {
             },
             "requested_by": self.requested_by,
             "emergency": self.emergency,
-            "evidence": evidence,
+            "evidence": [],
             "signers": signers,
             "approvals": approvals,
             "groups": self.groups,
@@ -215,4 +228,43 @@ fn summary_input(summary: &Summary) -> Value {
         );
     }
     value
+}
+
+fn evidence_input(e: &EvidenceFact) -> Value {
+    json!({
+        "digest": e.digest.as_str(),
+        "kind": e.kind.name(),
+        "component": e.component,
+        "summary": summary_input(&e.summary),
+        "added_at": e.added_at.to_string(),
+    })
+}
+
+/// How many converted pieces of evidence are kept; past it the cache starts afresh.
+const CONVERTED_EVIDENCE_LIMIT: usize = 4096;
+
+type EvidenceKey = (Digest, String, Option<String>, Timestamp);
+
+static CONVERTED_EVIDENCE: LazyLock<Mutex<HashMap<EvidenceKey, regorus::Value>>> =
+    LazyLock::new(Mutex::default);
+
+/// One piece of evidence in the evaluator's form, converted once. The key is everything
+/// the form holds besides the summary, which the digest and kind determine.
+fn converted_evidence(fact: &EvidenceFact) -> Result<regorus::Value, String> {
+    let key = (
+        fact.digest.clone(),
+        fact.kind.name(),
+        fact.component.clone(),
+        fact.added_at,
+    );
+    if let Some(value) = CONVERTED_EVIDENCE.lock().expect("lock").get(&key) {
+        return Ok(value.clone());
+    }
+    let value = Input::from_json(&evidence_input(fact))?.0;
+    let mut cache = CONVERTED_EVIDENCE.lock().expect("lock");
+    if cache.len() >= CONVERTED_EVIDENCE_LIMIT {
+        cache.clear();
+    }
+    cache.insert(key, value.clone());
+    Ok(value)
 }

@@ -135,17 +135,35 @@ impl Policy {
     /// Evaluates `data.gantry.decision` for `input`. Errors, time-outs and malformed
     /// answers are returned as errors, which callers treat as a denial.
     pub fn evaluate(&self, input: &Value) -> Result<Answer, String> {
+        self.evaluate_input(&Input::from_json(input)?)
+    }
+
+    /// [`Policy::evaluate`] for an input already in the evaluator's form, as
+    /// [`crate::Facts::to_policy_input`] makes it once per decision for every policy.
+    pub fn evaluate_input(&self, input: &Input) -> Result<Answer, String> {
         let mut engine = self.engine.clone();
-        // Straight from the JSON value: writing it out as text for regorus to parse again
-        // costs about as much as the conversion itself.
-        let input = regorus::Value::deserialize(input).map_err(|e| e.to_string())?;
-        engine.set_input(input);
+        // Values share their contents: this clone is a reference count.
+        engine.set_input(input.0.clone());
         let value = engine
             .eval_rule(DECISION_RULE.to_owned())
             .map_err(|e| e.to_string())?;
         let json: Value = serde_json::from_str(&value.to_json_str().map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;
         answer(&json)
+    }
+}
+
+/// A policy's input in the evaluator's own form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Input(pub(crate) regorus::Value);
+
+impl Input {
+    /// Converts a JSON document, straight from the value: writing it out as text for
+    /// regorus to parse again costs about as much as the conversion itself.
+    pub fn from_json(value: &Value) -> Result<Input, String> {
+        regorus::Value::deserialize(value)
+            .map(Input)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -167,3 +167,26 @@ decision := {"allow": count(numbers_seen) > 0}
         gate.reason
     );
 }
+
+#[test]
+fn the_cached_input_is_the_json_input() {
+    let mut facts = facts();
+    let report = br#"<testsuite name="api" tests="2" failures="1"><testcase name="a"/><testcase name="b"><failure/></testcase></testsuite>"#;
+    let summary = gantry_evidence::parse(&gantry_evidence::Kind::Junit, report)
+        .unwrap()
+        .summary;
+    for component in [Some("api".to_owned()), None] {
+        facts.evidence.push(gantry_policy::EvidenceFact {
+            digest: format!("sha256:{:064x}", 7).parse().unwrap(),
+            kind: gantry_evidence::Kind::Junit,
+            component,
+            summary: summary.clone(),
+            added_at: "2025-03-12T09:00:00Z".parse().unwrap(),
+        });
+    }
+    let from_json = gantry_policy::rego::Input::from_json(&facts.to_input()).unwrap();
+    // Twice: the second time the evidence comes from the conversion cache.
+    assert_eq!(facts.to_policy_input().unwrap(), from_json);
+    assert_eq!(facts.to_policy_input().unwrap(), from_json);
+    assert_eq!(facts.to_input()["evidence"][0]["summary"]["failed"], 1);
+}
