@@ -83,6 +83,10 @@ pub(crate) struct Inner {
     /// Recent looks at the registry for signatures, and layers already refused.
     pub(crate) pulls: Mutex<crate::attestations::PullCache>,
     pub(crate) prometheus: crate::metrics::Prometheus,
+    /// Set by [`Engine::drain`]: no promotion starts any more.
+    draining: std::sync::atomic::AtomicBool,
+    /// Notified whenever an environment's runner stops.
+    runner_stopped: Notify,
 }
 
 /// What makes two decisions the same answer: the verdict and each gate's state.
@@ -157,6 +161,8 @@ impl Engine {
                 waker: Notify::new(),
                 pulls: Mutex::new(crate::attestations::PullCache::default()),
                 prometheus: crate::metrics::Prometheus::default(),
+                draining: std::sync::atomic::AtomicBool::new(false),
+                runner_stopped: Notify::new(),
             }),
         };
         engine.start_waker();
@@ -637,6 +643,9 @@ impl Engine {
     /// Makes sure a runner works this environment's queue; at most one per process, and
     /// the store lets only one promotion run per environment anywhere.
     pub(crate) fn kick(&self, project: &Name, environment: &Name) {
+        if self.is_draining() {
+            return;
+        }
         let key = (project.clone(), environment.clone());
         if !self.inner.running.lock().expect("lock").insert(key.clone()) {
             return;
@@ -644,6 +653,9 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             loop {
+                if engine.is_draining() {
+                    break;
+                }
                 match engine.run_next(&key.0, &key.1).await {
                     Ok(true) => {}
                     Ok(false) => break,
@@ -654,6 +666,7 @@ impl Engine {
                 }
             }
             engine.inner.running.lock().expect("lock").remove(&key);
+            engine.inner.runner_stopped.notify_waiters();
             // Work queued between the last look and leaving the set would otherwise wait
             // for the next kick: look once more now that the slot is free.
             if let Ok(latest) = engine.inner.store.promotions(&key.0, Some(&key.1), 1).await {
@@ -665,6 +678,33 @@ impl Engine {
                 }
             }
         });
+    }
+
+    fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Stops starting promotions and waits up to `grace` for the running ones to
+    /// finish: what a server does when it is asked to stop. Returns how many were
+    /// still running when the wait ended; those resume when the engine starts again
+    /// on the same store (they are queued again as interrupted).
+    pub async fn drain(&self, grace: std::time::Duration) -> usize {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let stopped = self.inner.runner_stopped.notified();
+            let running = self.inner.running.lock().expect("lock").len();
+            if running == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, stopped).await.is_err() {
+                return self.inner.running.lock().expect("lock").len();
+            }
+        }
     }
 
     /// Runs the next queued promotion of an environment; `false` when there is none.

@@ -8,6 +8,7 @@ use sha2::Digest as _;
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::limits::{address_key, too_many};
 
 /// Who a request comes from: the name of the token it carried.
 #[derive(Debug, Clone)]
@@ -34,18 +35,29 @@ pub async fn require_token(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "send a token: Authorization: Bearer <token> (gantry token create makes one)",
-            )
-        })?;
-    let name = state
-        .engine
-        .store()
-        .token_by_hash(&hash(token.trim()))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the token is not valid"))?;
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let name = match token {
+        Some(token) => {
+            state
+                .engine
+                .store()
+                .token_by_hash(&hash(token.trim()))
+                .await?
+        }
+        None => None,
+    };
+    let Some(name) = name else {
+        // Failed attempts count against the address they come from, so guessing
+        // tokens is as slow as the rate limit.
+        if let Err(wait) = state.limiter.take(&address_key(&request)) {
+            return Ok(too_many(wait));
+        }
+        return Err(ApiError::unauthorized(if token.is_some() {
+            "the token is not valid"
+        } else {
+            "send a token: Authorization: Bearer <token> (gantry token create makes one)"
+        }));
+    };
     request.extensions_mut().insert(Caller(name));
     Ok(next.run(request).await)
 }

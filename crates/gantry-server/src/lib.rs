@@ -4,11 +4,14 @@
 mod auth;
 mod error;
 mod gates;
+mod limits;
 mod routes;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
@@ -19,6 +22,7 @@ use gantry_engine::Engine;
 use gantry_store::ledger::SigningKey;
 
 pub use auth::{hash as hash_token, new_token};
+pub use limits::{REQUEST_ID, RateLimit, RateLimiter};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -26,6 +30,26 @@ pub struct AppState {
     pub engine: Engine,
     /// Signs ledger checkpoints.
     pub ledger_key: Arc<SigningKey>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+/// How a server protects itself and stops.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Requests per caller; `None` for no limit.
+    pub rate_limit: Option<RateLimit>,
+    /// How long a stopping server waits for running promotions to finish; those still
+    /// running after it resume at the next start.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            rate_limit: Some(RateLimit::default()),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 /// The origin line of this server's ledger checkpoints.
@@ -61,10 +85,11 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
+pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -> Router {
     let state = AppState {
         engine,
         ledger_key: Arc::new(ledger_key),
+        limiter: Arc::new(RateLimiter::new(options.rate_limit)),
     };
     let api = Router::new()
         .route("/projects/{project}/releases", post(routes::create_release))
@@ -121,6 +146,11 @@ pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))
         .route("/ledger/key", get(routes::ledger_key))
+        // The last layer runs first: the token is checked, then the caller's rate.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::rate_limit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,
@@ -134,6 +164,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(limits::request_id))
         .with_state(state)
 }
 
@@ -148,16 +179,51 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Serves on a listener the caller bound (tests bind `127.0.0.1:0`) until `shutdown`.
+/// Serves on a listener the caller bound (tests bind `127.0.0.1:0`) until `shutdown`,
+/// with the default [`ServerOptions`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Engine,
     ledger_key: SigningKey,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, ledger_key))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(
+        listener,
+        engine,
+        ledger_key,
+        ServerOptions::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// Serves until `shutdown`, then stops gracefully: no new connections, requests in
+/// flight answered, no promotion started, and running promotions given
+/// `shutdown_grace` to finish (the rest resume at the next start).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    engine: Engine,
+    ledger_key: SigningKey,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(engine.clone(), ledger_key, &options);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    let left = engine.drain(options.shutdown_grace).await;
+    if left == 0 {
+        tracing::info!("stopped; no promotion was running");
+    } else {
+        tracing::warn!(
+            running = left,
+            "stopped with promotions still running; they resume at the next start"
+        );
+    }
+    Ok(())
 }
 
 /// On the first start (no token yet) makes an `admin` token and returns it, to be shown

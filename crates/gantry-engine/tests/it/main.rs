@@ -676,3 +676,113 @@ async fn a_copy_failing_midway_moves_nothing() {
         .unwrap();
     assert_eq!(moved(&next_event(&mut events, "prod").await), &release.id);
 }
+
+/// Draining for a stop: a promotion that is running when the engine is told to stop
+/// finishes within the grace period and nothing new starts; one that outlasts the
+/// grace is left running in the store and resumes when an engine starts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draining_finishes_running_promotions_and_starts_none() {
+    let (world, proxy) = world_with(None, true).await;
+    let proxy = proxy.unwrap();
+    let mut events = world.engine.subscribe();
+    let (release, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+    // Every upload to prod waits a second: the copy is under way when the stop comes.
+    proxy.add_fault(Fault {
+        method: Some("PUT".to_owned()),
+        path_contains: "/blobs/uploads/".to_owned(),
+        times: 1000,
+        action: FaultAction::Delay(Duration::from_millis(500)),
+    });
+    let promotion = world
+        .engine
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
+        .await
+        .unwrap();
+    let project = "payments".parse::<Name>().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let state = world
+                .engine
+                .store()
+                .promotion(promotion.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state;
+            if state == gantry_core::PromotionState::Running {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the promotion starts");
+    assert_eq!(world.engine.drain(Duration::from_secs(60)).await, 0);
+    let finished = world
+        .engine
+        .store()
+        .promotion(promotion.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished.state, gantry_core::PromotionState::Succeeded);
+
+    // Drained, the engine starts nothing: a new release's automatic promotion into dev
+    // stays queued, and dev's pointer does not move.
+    proxy.clear_faults();
+    let mut references = BTreeMap::new();
+    for (seed, component) in [(91, "api"), (92, "worker")] {
+        Pusher::new(&world.dev)
+            .push_image(
+                &format!("payments/{component}"),
+                Some("build-2"),
+                &ImageBuilder::new(seed).build(),
+            )
+            .await;
+        references.insert(
+            component.to_owned(),
+            format!("{}/payments/{component}:build-2", world.dev.host()),
+        );
+    }
+    let before = world
+        .engine
+        .store()
+        .environments(&project)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.as_str() == "dev")
+        .unwrap();
+    let (newer, _) = world
+        .engine
+        .create_release("payments", references, BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queued = world
+        .engine
+        .store()
+        .promotions(&project, Some(&"dev".parse().unwrap()), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (&queued[0].release, queued[0].state),
+        (&newer.id, gantry_core::PromotionState::Queued),
+        "nothing starts while draining"
+    );
+    let dev = world
+        .engine
+        .store()
+        .environments(&project)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.name.as_str() == "dev")
+        .unwrap();
+    assert_eq!(dev.version, before.version, "the pointer did not move");
+}

@@ -11,6 +11,8 @@ use gantry_store::store::Store;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use serde_json::{Value, json};
 
+mod limits;
+
 struct Server {
     base: String,
     token: String,
@@ -23,6 +25,10 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_with(gantry_server::ServerOptions::default()).await
+}
+
+async fn server_with(options: gantry_server::ServerOptions) -> Server {
     let (registry, prod) = (Registry::start().await, Registry::start().await);
     let image = ImageBuilder::new(7).build();
     Pusher::new(&registry)
@@ -68,9 +74,15 @@ environments:
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let key = gantry_server::load_or_create_ledger_key(&dir.path().join("ledger.key")).unwrap();
-    tokio::spawn(gantry_server::serve(listener, engine.clone(), key, async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(gantry_server::serve_with(
+        listener,
+        engine.clone(),
+        key,
+        options,
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Server {
         base,
         token,

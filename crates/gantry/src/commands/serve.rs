@@ -17,7 +17,9 @@ use crate::registry_args::RegistryArgs;
 #[command(
     after_help = "Example:\n  gantry serve --project payments.yaml --data /var/lib/gantry --listen 127.0.0.1:8420\n\n\
 The first start creates an `admin` API token and prints it once on stderr. Stop with Ctrl-C \
-or SIGTERM; promotions that were running resume when the server starts again."
+or SIGTERM: the server stops taking requests, answers those in flight, starts no promotion and \
+waits up to --shutdown-grace for running ones; any still running resume when it starts again.\n\n\
+Every request gets an id (X-Request-Id, kept when the client sends one) that the logs carry."
 )]
 pub struct ServeArgs {
     /// A YAML file with `listen`, `data` and `projects` (paths relative to the file);
@@ -38,6 +40,25 @@ pub struct ServeArgs {
     /// The address to listen on [default: 127.0.0.1:8420].
     #[arg(long, value_name = "ADDR", env = "GANTRY_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// Requests per second each caller (token) may make, with bursts of twice as many;
+    /// beyond it the answer is 429 with Retry-After. Failed authentications count per
+    /// address. 0 turns the limit off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "GANTRY_RATE_LIMIT",
+        default_value_t = 50.0
+    )]
+    pub rate_limit: f64,
+    /// On Ctrl-C or SIGTERM, how long to wait for running promotions to finish before
+    /// exiting; the ones still running resume at the next start.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_SHUTDOWN_GRACE",
+        default_value_t = 30
+    )]
+    pub shutdown_grace: u64,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -60,6 +81,7 @@ struct ServeSettings {
     projects: Vec<PathBuf>,
     data: PathBuf,
     listen: SocketAddr,
+    options: gantry_server::ServerOptions,
 }
 
 fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
@@ -107,10 +129,24 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
         .clone()
         .or_else(|| file.data.map(|d| base.join(d)))
         .unwrap_or_else(|| PathBuf::from("gantry-data"));
+    if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
+        return Err(UsageError(format!(
+            "--rate-limit {} is not a number of requests per second (0 turns it off)",
+            args.rate_limit
+        )));
+    }
+    let options = gantry_server::ServerOptions {
+        rate_limit: (args.rate_limit > 0.0).then_some(gantry_server::RateLimit {
+            per_second: args.rate_limit,
+            burst: (args.rate_limit * 2.0).max(1.0),
+        }),
+        shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+    };
     Ok(ServeSettings {
         projects,
         data,
         listen,
+        options,
     })
 }
 
@@ -151,7 +187,7 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
         &format!("gantry serving {} on http://{address} (data in {})\n", names.join(", "), settings.data.display()),
         &serde_json::json!({"listen": address.to_string(), "projects": names, "data": settings.data.display().to_string()}),
     );
-    gantry_server::serve(listener, engine, ledger_key, shutdown())
+    gantry_server::serve_with(listener, engine, ledger_key, settings.options, shutdown())
         .await
         .context("serving")?;
     Ok(())

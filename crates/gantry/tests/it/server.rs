@@ -597,4 +597,10 @@ async fn bad_server_configs_are_usage_errors_with_positions() {
     crate::support::gantry(&["serve", "--config", path])
         .await
         .fails_with(2, "a project needs at least one component");
+    crate::support::gantry(&["serve", "--config", path, "--rate-limit", "NaN"])
+        .await
+        .fails_with(2, "--rate-limit NaN is not a number of requests per second");
+    crate::support::gantry(&["serve", "--config", path, "--rate-limit=-3"])
+        .await
+        .fails_with(2, "--rate-limit -3 is not a number of requests per second");
 }
