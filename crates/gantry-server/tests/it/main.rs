@@ -11,6 +11,7 @@ use gantry_store::store::Store;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use serde_json::{Value, json};
 
+mod concurrency;
 mod limits;
 
 struct Server {
