@@ -218,6 +218,45 @@ pub struct Unreachable {
     pub error: String,
 }
 
+/// `POST /api/v1/events/registry`, the generic form (registries that cannot send
+/// Distribution notification envelopes): a manifest pushed under a tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryPush {
+    /// `host[:port]/path`.
+    pub repository: String,
+    pub tag: String,
+    /// `sha256:<hex>` of the manifest.
+    pub digest: String,
+}
+
+/// What a batch of registry events did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushAnswer {
+    /// Releases made (`created: false`: the same content was released before).
+    pub releases: Vec<PushedRelease>,
+    /// Pushes a component watches that made no release, and why.
+    pub skipped: Vec<PushSkipped>,
+    /// Events that are no tagged manifest push (pulls, blob uploads, deletes) or that
+    /// no component watches.
+    pub ignored: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushedRelease {
+    pub project: String,
+    pub component: String,
+    pub alias: String,
+    pub created: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushSkipped {
+    pub project: String,
+    pub component: String,
+    pub reason: String,
+}
+
 /// One gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateOutcome {

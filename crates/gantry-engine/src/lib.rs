@@ -6,10 +6,12 @@
 
 mod attestations;
 mod engine;
+mod events;
 mod gates;
 mod metrics;
 pub mod project_file;
 
 pub use attestations::{Pulled, Refused};
 pub use engine::{Engine, EngineError, Event, Request};
+pub use events::{Push, PushOutcome};
 pub use gates::{AddedEvidence, Explained};

@@ -24,6 +24,7 @@
 
 pub mod gates;
 pub mod trust;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -101,6 +102,8 @@ struct ProjectWire {
     prometheus: Option<Spanned<String>>,
     #[serde(default)]
     trust: trust::TrustWire,
+    #[serde(default)]
+    watch: watch::WatchesWire,
 }
 
 #[derive(Deserialize)]
@@ -364,6 +367,8 @@ impl Converter<'_> {
                 components.push(Component { name, source });
             }
         }
+        let component_names: Vec<Name> = components.iter().map(|c| c.name.clone()).collect();
+        governance.watches = self.watches(std::mem::take(&mut wire.watch), &component_names);
         let mut environment_entries: Vec<_> = wire.environments.into_iter().collect();
         environment_entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
         let mut environments = Vec::new();
@@ -566,7 +571,7 @@ environments:
             (
                 format!("{GOOD}extra: 1\n"),
                 &[
-                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments, groups, policies, prometheus, trust",
+                    "p.yaml:26:1: unknown field \"extra\"; expected one of: project, components, environments, groups, policies, prometheus, trust, watch",
                 ],
             ),
             (

@@ -36,6 +36,16 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message, field)
     }
 
+    /// A request that is well-formed but names something wrong (422).
+    pub fn invalid(message: impl Into<String>, field: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            message,
+            Some(field),
+        )
+    }
+
     pub fn unauthorized(message: &str) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, None)
     }

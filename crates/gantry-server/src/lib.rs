@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod events;
 mod gates;
 mod limits;
 mod routes;
@@ -142,6 +143,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
             "/projects/{project}/environments/{environment}/rollback",
             post(routes::rollback),
         )
+        .route("/events/registry", post(events::registry))
         .route("/tokens", post(routes::create_token))
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))

@@ -552,6 +552,25 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn latest_release(&self, project: &Name) -> Result<Option<ReleaseRecord>> {
+        let project = project.to_string();
+        self.transaction(move |transaction| {
+            let id: Option<String> = transaction
+                .query_row(
+                    "SELECT id FROM releases WHERE project = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                    [&project],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(database)?;
+            match id {
+                Some(id) => load_release(transaction, &id),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
     async fn environments(&self, project: &Name) -> Result<Vec<EnvironmentRecord>> {
         let project = project.to_string();
         self.transaction(move |transaction| {

@@ -318,6 +318,9 @@ pub trait Store: Send + Sync + 'static {
         id_or_alias: &str,
     ) -> Result<Option<ReleaseRecord>>;
 
+    /// The release of a project created last, if any.
+    async fn latest_release(&self, project: &Name) -> Result<Option<ReleaseRecord>>;
+
     async fn environments(&self, project: &Name) -> Result<Vec<EnvironmentRecord>>;
 
     /// The environments a release has ever been promoted into successfully.

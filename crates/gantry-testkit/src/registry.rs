@@ -132,7 +132,17 @@ impl Registry {
         Registry::launch(RegistryAuth::None, true).await
     }
 
+    /// An anonymous registry that sends Distribution notifications (push and pull
+    /// events) to `url`, with `Authorization: Bearer <token>`.
+    pub async fn start_notifying(url: &str, token: &str) -> Registry {
+        Registry::launch_with(RegistryAuth::None, false, Some((url, token))).await
+    }
+
     async fn launch(auth: RegistryAuth, tls: bool) -> Registry {
+        Registry::launch_with(auth, tls, None).await
+    }
+
+    async fn launch_with(auth: RegistryAuth, tls: bool, notify: Option<(&str, &str)>) -> Registry {
         let program = find_program("docker-registry").unwrap_or_else(|| {
             panic!(
                 "docker-registry (the Distribution registry) is not installed: \
@@ -187,11 +197,16 @@ impl Registry {
             (String::new(), None)
         };
         let config_path = dir.path().join("config.yml");
-        std::fs::write(
-            &config_path,
-            config(&storage_dir, &tls_section, &auth_section),
-        )
-        .expect("writing the registry config");
+        let mut text = config(&storage_dir, &tls_section, &auth_section);
+        if let Some((url, token)) = notify {
+            let _ = write!(
+                text,
+                "notifications:\n  endpoints:\n    - name: gantry\n      url: '{url}'\n      \
+                 headers:\n        Authorization: ['Bearer {token}']\n      timeout: 2s\n      \
+                 threshold: 3\n      backoff: 200ms\n"
+            );
+        }
+        std::fs::write(&config_path, text).expect("writing the registry config");
 
         let mut child = Command::new(&program)
             .arg("serve")

@@ -186,6 +186,8 @@ pub struct Governance {
     pub prometheus: Option<String>,
     /// Whose signatures count.
     pub trust: Trust,
+    /// Component → which pushes to its source make a release.
+    pub watches: BTreeMap<gantry_core::Name, super::watch::TagRule>,
 }
 
 impl Converter<'_> {

@@ -4,6 +4,7 @@
 mod gates;
 mod metrics;
 mod signatures;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

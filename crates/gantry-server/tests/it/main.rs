@@ -12,6 +12,7 @@ use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use serde_json::{Value, json};
 
 mod concurrency;
+mod events;
 mod limits;
 
 struct Server {

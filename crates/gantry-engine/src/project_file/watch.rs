@@ -1,0 +1,156 @@
+//! The `watch:` section: which pushes to a component's source repository make a new
+//! release. A tag matches a glob (`*` is any run of characters) or a semver range
+//! (a leading `v` is allowed: `v1.4.2` is 1.4.2).
+//!
+//! ```yaml
+//! watch:
+//!   api: {tags: "main-*"}                  # a glob
+//!   worker: {semver: ">=1.2.0, <2"}        # or a semver range
+//! ```
+//!
+//! Pushes arrive as registry notifications (`POST /api/v1/events/registry`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use gantry_core::Name;
+use marked_yaml::Spanned;
+use serde::Deserialize;
+
+use super::{Converter, start};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WatchWire {
+    #[serde(default)]
+    tags: Option<Spanned<String>>,
+    #[serde(default)]
+    semver: Option<Spanned<String>>,
+}
+
+pub(super) type WatchesWire = HashMap<Spanned<String>, Spanned<WatchWire>>;
+
+/// Which tags of a component's source make a release.
+#[derive(Debug, Clone)]
+pub enum TagRule {
+    Glob(String),
+    Semver(semver::VersionReq),
+}
+
+impl TagRule {
+    pub fn matches(&self, tag: &str) -> bool {
+        match self {
+            TagRule::Glob(pattern) => glob(pattern, tag),
+            TagRule::Semver(range) => semver::Version::parse(tag.strip_prefix('v').unwrap_or(tag))
+                .is_ok_and(|version| range.matches(&version)),
+        }
+    }
+}
+
+impl std::fmt::Display for TagRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TagRule::Glob(pattern) => write!(f, "tags {pattern:?}"),
+            TagRule::Semver(range) => write!(f, "semver {range}"),
+        }
+    }
+}
+
+/// `*` matches any run of characters (none included); everything else itself.
+fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+impl Converter<'_> {
+    pub(super) fn watches(
+        &mut self,
+        wire: WatchesWire,
+        components: &[Name],
+    ) -> BTreeMap<Name, TagRule> {
+        let mut watches = BTreeMap::new();
+        let mut entries: Vec<_> = wire.into_iter().collect();
+        entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for (component, rule) in entries {
+            let Some(name) = components.iter().find(|c| c.as_str() == component.as_str()) else {
+                self.error(
+                    start(&component),
+                    format!(
+                        "watch: unknown component {:?} (components: {})",
+                        component.as_str(),
+                        components
+                            .iter()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                continue;
+            };
+            let rule = match (&rule.tags, &rule.semver) {
+                (Some(glob), None) if !glob.trim().is_empty() => {
+                    TagRule::Glob(glob.as_str().to_owned())
+                }
+                (None, Some(range)) => match semver::VersionReq::parse(range.as_str()) {
+                    Ok(range) => TagRule::Semver(range),
+                    Err(e) => {
+                        self.error(
+                            start(range),
+                            format!("watch.{name}.semver {:?}: {e}", range.as_str()),
+                        );
+                        continue;
+                    }
+                },
+                _ => {
+                    self.error(
+                        start(&rule),
+                        format!(
+                            "watch.{name}: give exactly one of tags (a glob such as \"v*\") or semver (a range such as \">=1.2, <2\")"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            watches.insert(name.clone(), rule);
+        }
+        watches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_match_tags() {
+        let glob = TagRule::Glob("main-*".to_owned());
+        assert!(glob.matches("main-4f2c1e9"));
+        assert!(glob.matches("main-"));
+        assert!(!glob.matches("feature-main-1"));
+        assert!(TagRule::Glob("*-rc*".to_owned()).matches("1.2-rc3"));
+        assert!(!TagRule::Glob("a*b".to_owned()).matches("ab-"));
+        assert!(TagRule::Glob("exact".to_owned()).matches("exact"));
+        let range = TagRule::Semver(semver::VersionReq::parse(">=1.2.0, <2").unwrap());
+        assert!(range.matches("1.4.2"));
+        assert!(range.matches("v1.2.0"));
+        assert!(!range.matches("2.0.0"));
+        assert!(
+            !range.matches("1.3.0-rc.1"),
+            "pre-releases only when the range names one"
+        );
+        assert!(!range.matches("latest"));
+    }
+}
