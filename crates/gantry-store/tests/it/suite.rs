@@ -69,6 +69,7 @@ fn promote(release: &ReleaseId, environment: &str, key: Option<&str>) -> NewProm
 }
 
 pub async fn releases_are_created_once(store: &dyn Store) {
+    assert_eq!(store.latest_release(&name("payments")).await.unwrap(), None);
     let (first, created) = store
         .create_release(release('a'), &Audit::by("ci"))
         .await
@@ -98,6 +99,24 @@ pub async fn releases_are_created_once(store: &dyn Store) {
             "{key}"
         );
     }
+    let (second, _) = store
+        .create_release(release_b(), &Audit::by("ci"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_release(&project).await.unwrap().as_ref(),
+        Some(&second),
+        "the one created last"
+    );
+    store
+        .create_release(release('a'), &Audit::by("ci"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_release(&project).await.unwrap().as_ref(),
+        Some(&second),
+        "asking again for an older release does not make it newer"
+    );
     assert_eq!(store.find_release(&project, "ffffff").await.unwrap(), None);
     assert_eq!(store.find_release(&project, "not hex").await.unwrap(), None);
     assert_eq!(
