@@ -3,9 +3,11 @@
 //! `cargo run --release -p gantry-bench -- copy [--runs N] [--big] [--gantry PATH] [--only TOOL] [--check]`;
 //! `cargo run --release -p gantry-bench -- ledger [--entries N] [--runs N] [--check]`;
 //! `cargo run --release -p gantry-bench -- decision [--iterations N] [--output text|json] [--check]`;
+//! `cargo run --release -p gantry-bench -- events [--pushes N]`;
 //! see `bench/README.md` for the scenarios and the targets.
 
 mod decision;
+mod events;
 mod ledger;
 mod measure;
 mod promote;
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
             decision::run,
         ),
         Some("promote") => promote::main(&arguments[1..]),
+        Some("events") => events::main(&arguments[1..]),
         _ => exit_status(USAGE, parse_arguments(&arguments), |settings| {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -168,6 +168,25 @@ environments:
     assert_eq!(first["releases"][0]["created"], json!(true), "{first}");
     assert_eq!(again["releases"][0]["created"], json!(false), "{again}");
     assert_eq!(first["releases"][0]["alias"], again["releases"][0]["alias"]);
+    // dev takes it (track); only then is the ledger quiet.
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Event::PointerMoved {
+                environment,
+                release,
+                ..
+            } = events.recv().await.unwrap()
+            {
+                if environment.as_str() == "dev"
+                    && release.alias() == first["releases"][0]["alias"].as_str().unwrap()
+                {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("dev took the second release");
 
     // Bad events change nothing and say what is wrong.
     let releases_before = engine
