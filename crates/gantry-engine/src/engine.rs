@@ -69,7 +69,7 @@ pub struct Engine {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) registries: Registries,
-    projects: BTreeMap<Name, Project>,
+    pub(crate) projects: BTreeMap<Name, Project>,
     pub(crate) governance: BTreeMap<Name, Governance>,
     pub(crate) events: broadcast::Sender<Event>,
     /// Environments with a runner working their queue in this process.
@@ -166,6 +166,7 @@ impl Engine {
             }),
         };
         engine.start_waker();
+        engine.start_pollers();
         for project in engine.inner.projects.values() {
             for environment in project.environments() {
                 engine.kick(project.name(), &environment.name);
@@ -680,7 +681,7 @@ impl Engine {
         });
     }
 
-    fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.inner
             .draining
             .load(std::sync::atomic::Ordering::SeqCst)

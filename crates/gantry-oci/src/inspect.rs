@@ -95,3 +95,15 @@ async fn first_image(repository: &Repository, index: &Manifest) -> Result<Option
         .await
         .map(Some)
 }
+
+/// Every tag of the repository `endpoint` names (its tag or digest is ignored),
+/// following pagination; empty for a repository that does not exist.
+pub async fn list_tags(registries: &Registries, endpoint: &Endpoint) -> Result<Vec<String>> {
+    registries.open(endpoint, &Role::Pull)?.tags().await
+}
+
+/// The digest `endpoint` names now: one manifest request.
+pub async fn resolve_digest(registries: &Registries, endpoint: &Endpoint) -> Result<Digest> {
+    let repository = registries.open(endpoint, &Role::Pull)?;
+    Ok(resolve(&repository, &endpoint.reference).await?.digest)
+}

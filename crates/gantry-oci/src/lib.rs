@@ -26,6 +26,6 @@ pub use client::{Client, ClientOptions, RetryPolicy};
 pub use copy::{BlobOutcome, CopyOptions, CopyReport, NoProgress, Progress, copy};
 pub use digest::digest_of;
 pub use error::{Error, Result};
-pub use inspect::{Inspection, inspect};
+pub use inspect::{Inspection, inspect, list_tags, resolve_digest};
 pub use open::{Endpoint, Registries};
 pub use tag::{TagReport, tag};

@@ -187,7 +187,7 @@ pub struct Governance {
     /// Whose signatures count.
     pub trust: Trust,
     /// Component → which pushes to its source make a release.
-    pub watches: BTreeMap<gantry_core::Name, super::watch::TagRule>,
+    pub watches: BTreeMap<gantry_core::Name, super::watch::Watch>,
 }
 
 impl Converter<'_> {
@@ -481,7 +481,7 @@ impl Converter<'_> {
         gates
     }
 
-    fn duration(&mut self, text: &Spanned<String>) -> Option<SignedDuration> {
+    pub(super) fn duration(&mut self, text: &Spanned<String>) -> Option<SignedDuration> {
         match duration(text.as_str()) {
             Ok(duration) => Some(duration),
             Err(reason) => {

@@ -5,10 +5,15 @@
 //! ```yaml
 //! watch:
 //!   api: {tags: "main-*"}                  # a glob
-//!   worker: {semver: ">=1.2.0, <2"}        # or a semver range
+//!   worker: {semver: ">=1.2.0, <2", poll: 1m}   # or a semver range; poll: see below
 //! ```
 //!
-//! Pushes arrive as registry notifications (`POST /api/v1/events/registry`).
+//! Pushes arrive as registry notifications (`POST /api/v1/events/registry`). For
+//! registries that cannot send them, `poll:` lists the repository's tags at that
+//! interval (at least 1 s): a tag not seen before that the rule admits is a push. At
+//! the first look only the highest admitted version counts (semver rules; glob rules
+//! take none), so starting Gantry does not release a repository's history. A tag moved
+//! to another digest is noticed by events only.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,9 +30,19 @@ pub(super) struct WatchWire {
     tags: Option<Spanned<String>>,
     #[serde(default)]
     semver: Option<Spanned<String>>,
+    #[serde(default)]
+    poll: Option<Spanned<String>>,
 }
 
 pub(super) type WatchesWire = HashMap<Spanned<String>, Spanned<WatchWire>>;
+
+/// A component's watch: which tags make a release, and how often to look when the
+/// registry sends no events.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub rule: TagRule,
+    pub poll: Option<std::time::Duration>,
+}
 
 /// Which tags of a component's source make a release.
 #[derive(Debug, Clone)]
@@ -80,7 +95,7 @@ impl Converter<'_> {
         &mut self,
         wire: WatchesWire,
         components: &[Name],
-    ) -> BTreeMap<Name, TagRule> {
+    ) -> BTreeMap<Name, Watch> {
         let mut watches = BTreeMap::new();
         let mut entries: Vec<_> = wire.into_iter().collect();
         entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
@@ -100,7 +115,7 @@ impl Converter<'_> {
                 );
                 continue;
             };
-            let rule = match (&rule.tags, &rule.semver) {
+            let tag_rule = match (&rule.tags, &rule.semver) {
                 (Some(glob), None) if !glob.trim().is_empty() => {
                     TagRule::Glob(glob.as_str().to_owned())
                 }
@@ -124,7 +139,29 @@ impl Converter<'_> {
                     continue;
                 }
             };
-            watches.insert(name.clone(), rule);
+            let rule_poll = rule.poll.as_ref().and_then(|text| {
+                let duration = self.duration(text)?;
+                match std::time::Duration::try_from(duration) {
+                    Ok(poll) if poll >= std::time::Duration::from_secs(1) => Some(poll),
+                    _ => {
+                        self.error(
+                            start(text),
+                            format!(
+                                "watch.{name}.poll {:?}: poll at most once a second",
+                                text.as_str()
+                            ),
+                        );
+                        None
+                    }
+                }
+            });
+            watches.insert(
+                name.clone(),
+                Watch {
+                    rule: tag_rule,
+                    poll: rule_poll,
+                },
+            );
         }
         watches
     }
