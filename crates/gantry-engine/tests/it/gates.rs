@@ -3,14 +3,10 @@
 //! and every decision is recorded.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_core::{PromotionState, Verdict};
 use gantry_engine::{Engine, EngineError, Event, Request, project_file};
-use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
-use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::Store;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 
 const JUNIT_PASSED: &str = r#"<testsuite name="api" tests="3" failures="0" errors="0" skipped="0">
@@ -79,14 +75,7 @@ environments:
     );
     let file = dir.path().join("shop.yaml");
     let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
-    let registries = Registries::new(
-        Client::new(ClientOptions::default()).unwrap(),
-        CredentialSources::from_files(vec![]),
-    );
-    let engine = Engine::start(store, registries, vec![definition])
-        .await
-        .unwrap();
+    let engine = crate::engine_on(dir.path(), vec![definition]).await;
     Gated {
         engine,
         registry,

@@ -19,6 +19,20 @@ use gantry_testkit::{
     Fault, FaultAction, FaultProxy, ImageBuilder, Pusher, Registry, RegistryAuth, sha256_digest,
 };
 
+/// An engine on `SQLite` in `dir` for these projects, reaching registries with the
+/// standard credential files only.
+pub(crate) async fn engine_on(
+    dir: &std::path::Path,
+    definitions: Vec<project_file::Definition>,
+) -> Engine {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gantry.db")).unwrap());
+    let registries = Registries::new(
+        Client::new(ClientOptions::default()).unwrap(),
+        CredentialSources::from_files(vec![]),
+    );
+    Engine::start(store, registries, definitions).await.unwrap()
+}
+
 struct World {
     dev: Registry,
     prod: Registry,
@@ -98,14 +112,7 @@ environments:
         credentials.display()
     );
     let project = project_file::parse("payments.yaml", &yaml).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
-    let registries = Registries::new(
-        Client::new(ClientOptions::default()).unwrap(),
-        CredentialSources::from_files(vec![]),
-    );
-    let engine = Engine::start(store, registries, vec![project])
-        .await
-        .unwrap();
+    let engine = crate::engine_on(dir.path(), vec![project]).await;
     (
         World {
             dev,

@@ -3,14 +3,10 @@
 //! series, an unreachable Prometheus) fails closed with the reason.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_core::{PromotionState, Verdict};
-use gantry_engine::{Engine, Request, project_file};
-use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
-use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::Store;
+use gantry_engine::{Request, project_file};
 use gantry_testkit::{Exporter, ImageBuilder, Prometheus, Pusher, Registry};
 
 use crate::gates::{moved_into, state_of};
@@ -84,12 +80,7 @@ environments:
         project_file::parse("shop.yaml", &shop).unwrap(),
         project_file::parse("dark.yaml", &dark).unwrap(),
     ];
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
-    let registries = Registries::new(
-        Client::new(ClientOptions::default()).unwrap(),
-        CredentialSources::from_files(vec![]),
-    );
-    let engine = Engine::start(store, registries, definitions).await.unwrap();
+    let engine = crate::engine_on(dir.path(), definitions).await;
     let mut events = engine.subscribe();
     let references = BTreeMap::from([("api".to_owned(), format!("{r}/shop/api:build-1"))]);
     let (release, _) = engine

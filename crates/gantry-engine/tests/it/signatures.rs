@@ -4,13 +4,9 @@
 //! nobody trusts is refused, recorded once, and never seen by the gates.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use gantry_core::{PromotionState, Verdict};
-use gantry_engine::{Engine, Request, project_file};
-use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
-use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::Store;
+use gantry_engine::{Request, project_file};
 use gantry_testkit::signing::{TestKey, statement};
 use gantry_testkit::{Image, ImageBuilder, Pusher, Registry, media_types};
 use serde_json::json;
@@ -76,14 +72,7 @@ environments:
     );
     let file = dir.path().join("shop.yaml");
     let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
-    let registries = Registries::new(
-        Client::new(ClientOptions::default()).unwrap(),
-        CredentialSources::from_files(vec![]),
-    );
-    let engine = Engine::start(store, registries, vec![definition])
-        .await
-        .unwrap();
+    let engine = crate::engine_on(dir.path(), vec![definition]).await;
     let mut events = engine.subscribe();
     let (release, _) = engine
         .create_release(

@@ -1,13 +1,9 @@
 //! The `watch:` section of project files: which pushes make releases.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use gantry_core::Name;
-use gantry_engine::{Engine, project_file};
-use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
-use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::Store;
+use gantry_engine::project_file;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 
 #[test]
@@ -33,7 +29,8 @@ environments:
         "shop.yaml:7:3: watch: unknown component \"web\"",
     ] {
         assert!(errors.contains(expected), "{expected}\n{errors}");
-    }    let fast = "project: shop
+    }
+    let fast = "project: shop
 components:
   api: registry.example/shop/api
 watch:
@@ -43,7 +40,9 @@ environments:
     targets:
       api: {repository: registry.example/shop/api}
 ";
-    let errors = project_file::parse("shop.yaml", fast).unwrap_err().to_string();
+    let errors = project_file::parse("shop.yaml", fast)
+        .unwrap_err()
+        .to_string();
     assert!(
         errors.contains("watch.api.poll \"100ms\": poll at most once a second"),
         "{errors}"
@@ -82,18 +81,11 @@ environments:
 "
     );
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).unwrap());
-    let registries = Registries::new(
-        Client::new(ClientOptions::default()).unwrap(),
-        CredentialSources::from_files(vec![]),
-    );
-    let engine = Engine::start(
-        store,
-        registries,
+    let engine = crate::engine_on(
+        dir.path(),
         vec![project_file::parse("shop.yaml", &yaml).unwrap()],
     )
-    .await
-    .unwrap();
+    .await;
     let dev_holds = |digest: String| {
         let engine = engine.clone();
         async move {
