@@ -78,6 +78,7 @@ environments:
         .create_token(
             "registry",
             &gantry_server::hash_token(&token),
+            None,
             &Audit::by("bench"),
         )
         .await?;

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     CreateApproval, CreatePromotion, CreateRelease, CreateToken, Decision, ErrorBody, Evidence,
-    Hold, Promotion, Pulled, Release, Rollback, Status, Stop, TokenCreated,
+    Hold, Promotion, Pulled, Release, Rollback, Status, Stop, Token, TokenCreated,
 };
 
 /// Why a call did not give an answer.
@@ -385,6 +385,22 @@ impl Client {
     pub async fn create_token(&self, request: &CreateToken) -> Result<TokenCreated, ClientError> {
         self.call(Method::POST, "/api/v1/tokens", Some(request), &[])
             .await
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<Token>, ClientError> {
+        self.call(Method::GET, "/api/v1/tokens", None::<&()>, &[])
+            .await
+    }
+
+    /// Stops a token from working, for good.
+    pub async fn revoke_token(&self, name: &str) -> Result<(), ClientError> {
+        self.call(
+            Method::POST,
+            &format!("/api/v1/tokens/{}/revoke", segment(name)),
+            None::<&()>,
+            &[],
+        )
+        .await
     }
 
     /// The whole ledger as a JSON Lines export with a freshly signed checkpoint.

@@ -68,6 +68,23 @@ pub struct Rollback {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
+    /// How long the token works: `30d`, `12h`, `90m`; without it, until revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// A token as `GET /api/v1/tokens` lists it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub name: String,
+    pub created_at: String,
+    pub created_by: String,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub revoked_at: Option<String>,
+    #[serde(default)]
+    pub revoked_by: Option<String>,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token is shown this once.

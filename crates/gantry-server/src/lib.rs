@@ -144,7 +144,8 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
             post(routes::rollback),
         )
         .route("/events/registry", post(events::registry))
-        .route("/tokens", post(routes::create_token))
+        .route("/tokens", post(routes::create_token).get(routes::tokens))
+        .route("/tokens/{name}/revoke", post(routes::revoke_token))
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))
         .route("/ledger/key", get(routes::ledger_key))
@@ -242,6 +243,7 @@ pub async fn first_admin_token(
         .create_token(
             "admin",
             &hash_token(&token),
+            None,
             &gantry_store::store::Audit::by("gantry").because("first start"),
         )
         .await?;

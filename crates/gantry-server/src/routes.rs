@@ -205,6 +205,36 @@ pub async fn show_promotion(
     Ok(Json(promotion(record)))
 }
 
+pub async fn tokens(State(state): State<AppState>) -> Result<Json<Vec<api::Token>>, ApiError> {
+    let tokens = state.engine.store().tokens().await?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| api::Token {
+                name: t.name,
+                created_at: t.created_at,
+                created_by: t.created_by,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+                revoked_by: t.revoked_by,
+            })
+            .collect(),
+    ))
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(Caller(caller)): Extension<Caller>,
+    Params(name): Params<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .engine
+        .store()
+        .revoke_token(&name, &gantry_store::store::Audit::by(caller))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
@@ -393,6 +423,17 @@ pub async fn create_token(
             Some("name"),
         ));
     }
+    let lifetime = match &request.expires_in {
+        None => None,
+        Some(text) => {
+            let duration = gantry_engine::project_file::gates::duration(text)
+                .map_err(|reason| ApiError::invalid(reason, "expires_in"))?;
+            Some(
+                std::time::Duration::try_from(duration)
+                    .map_err(|e| ApiError::invalid(e.to_string(), "expires_in"))?,
+            )
+        }
+    };
     let token = new_token();
     state
         .engine
@@ -400,6 +441,7 @@ pub async fn create_token(
         .create_token(
             &request.name,
             &hash(&token),
+            lifetime,
             &gantry_store::store::Audit::by(caller),
         )
         .await?;

@@ -14,7 +14,7 @@ use crate::ledger::entry::{Entry, GENESIS};
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord, Hold,
     NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease, Outcome,
-    PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
+    PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
 };
 use crate::time;
 
@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_tokens.sql")),
     (3, include_str!("../migrations/sqlite/0003_gates.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_token_lifetimes.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -1128,8 +1132,15 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_token(&self, name: &str, hash: &str, audit: &Audit) -> Result<()> {
+    async fn create_token(
+        &self,
+        name: &str,
+        hash: &str,
+        lifetime: Option<std::time::Duration>,
+        audit: &Audit,
+    ) -> Result<()> {
         let (name, hash, audit) = (name.to_owned(), hash.to_owned(), audit.clone());
+        let expires_at = lifetime.map(|l| time::format(std::time::SystemTime::now() + l));
         self.transaction(move |transaction| {
             let taken: bool = transaction
                 .query_row("SELECT EXISTS (SELECT 1 FROM tokens WHERE name = ?1)", [&name], |row| row.get(0))
@@ -1139,8 +1150,8 @@ impl Store for SqliteStore {
             }
             transaction
                 .execute(
-                    "INSERT INTO tokens (name, hash, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
-                    params![name, hash, time::now(), audit.actor],
+                    "INSERT INTO tokens (name, hash, created_at, created_by, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name, hash, time::now(), audit.actor, expires_at],
                 )
                 .map_err(database)?;
             append(
@@ -1165,11 +1176,79 @@ impl Store for SqliteStore {
         let hash = hash.to_owned();
         self.transaction(move |transaction| {
             transaction
-                .query_row("SELECT name FROM tokens WHERE hash = ?1", [&hash], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "SELECT name FROM tokens WHERE hash = ?1 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > ?2)",
+                    [&hash, &time::now()],
+                    |row| row.get(0),
+                )
                 .optional()
                 .map_err(database)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, name: &str, audit: &Audit) -> Result<()> {
+        let (name, audit) = (name.to_owned(), audit.clone());
+        self.transaction(move |transaction| {
+            let revoked: Option<Option<String>> = transaction
+                .query_row(
+                    "SELECT revoked_at FROM tokens WHERE name = ?1",
+                    [&name],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(database)?;
+            match revoked {
+                None => return Err(StoreError::NotFound(format!("token {name:?}"))),
+                Some(Some(at)) => {
+                    return Err(StoreError::Conflict(format!(
+                        "token {name:?} was revoked at {at}"
+                    )));
+                }
+                Some(None) => {}
+            }
+            transaction
+                .execute(
+                    "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE name = ?1",
+                    params![name, time::now(), audit.actor],
+                )
+                .map_err(database)?;
+            append(
+                transaction,
+                Draft {
+                    audit: &audit,
+                    action: "token.revoked",
+                    project: "",
+                    environment: None,
+                    release: None,
+                    digests: BTreeMap::new(),
+                    reason: None,
+                    detail: json!({"name": name}),
+                },
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.transaction(move |transaction| {
+            all_rows(
+                transaction,
+                "SELECT name, created_at, created_by, expires_at, revoked_at, revoked_by FROM tokens ORDER BY name",
+                [],
+                |row| {
+                    Ok(TokenRecord {
+                        name: row.get(0)?,
+                        created_at: row.get(1)?,
+                        created_by: row.get(2)?,
+                        expires_at: row.get(3)?,
+                        revoked_at: row.get(4)?,
+                        revoked_by: row.get(5)?,
+                    })
+                },
+            )
         })
         .await
     }

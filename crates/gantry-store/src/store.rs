@@ -259,6 +259,17 @@ pub struct NewDecision {
     pub evidence: Vec<Digest>,
 }
 
+/// A token as listed: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub name: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+}
+
 /// Input Gantry turned away (bad evidence, a signature that does not verify): kept in
 /// the ledger only, since nothing else changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -449,7 +460,20 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger_entries(&self, after: u64, limit: usize) -> Result<Vec<Entry>>;
 
     /// Records an API token by the hash of its secret; names are unique.
-    async fn create_token(&self, name: &str, hash: &str, audit: &Audit) -> Result<()>;
+    /// Keeps a token by its hash; with `lifetime`, it stops working after that long.
+    async fn create_token(
+        &self,
+        name: &str,
+        hash: &str,
+        lifetime: Option<std::time::Duration>,
+        audit: &Audit,
+    ) -> Result<()>;
+
+    /// Stops a token from working, for good.
+    async fn revoke_token(&self, name: &str, audit: &Audit) -> Result<()>;
+
+    /// Every token, revoked and expired ones too (never the hashes).
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
 
     /// The name of the token whose secret hashes to `hash`.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<String>>;

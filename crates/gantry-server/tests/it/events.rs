@@ -52,6 +52,7 @@ environments:
         .create_token(
             "registry",
             &gantry_server::hash_token(&token),
+            None,
             &Audit::by("test"),
         )
         .await

@@ -477,7 +477,7 @@ pub async fn the_ledger_chains_every_change(store: &dyn Store) {
 pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
     assert_eq!(store.token_count().await.unwrap(), 0);
     store
-        .create_token("admin", &"ab".repeat(32), &Audit::by("gantry"))
+        .create_token("admin", &"ab".repeat(32), None, &Audit::by("gantry"))
         .await
         .unwrap();
     assert_eq!(
@@ -490,7 +490,7 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
     );
     assert_eq!(store.token_by_hash(&"cd".repeat(32)).await.unwrap(), None);
     let twice = store
-        .create_token("admin", &"ef".repeat(32), &Audit::by("gantry"))
+        .create_token("admin", &"ef".repeat(32), None, &Audit::by("gantry"))
         .await
         .unwrap_err();
     assert!(twice.to_string().contains("exists already"), "{twice}");
@@ -503,6 +503,58 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
             .windows(64)
             .any(|w| w == "ab".repeat(32).as_bytes())),
         "no hash in the ledger"
+    );
+
+    // A token that has expired, or was revoked, authenticates nobody.
+    store
+        .create_token(
+            "ci",
+            &"cd".repeat(32),
+            Some(std::time::Duration::from_millis(300)),
+            &Audit::by("admin"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .token_by_hash(&"cd".repeat(32))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ci")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(store.token_by_hash(&"cd".repeat(32)).await.unwrap(), None);
+    store
+        .revoke_token("admin", &Audit::by("security"))
+        .await
+        .unwrap();
+    assert_eq!(store.token_by_hash(&"ab".repeat(32)).await.unwrap(), None);
+    let again = store
+        .revoke_token("admin", &Audit::by("security"))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("was revoked at"), "{again}");
+    assert!(matches!(
+        store.revoke_token("nobody", &Audit::by("security")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let listed = store.tokens().await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| (
+                t.name.as_str(),
+                t.expires_at.is_some(),
+                t.revoked_by.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        [("admin", false, Some("security")), ("ci", true, None)]
+    );
+    let last = store.ledger_entries(0, 100).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("token.revoked", "security")
     );
 }
 

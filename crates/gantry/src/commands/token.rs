@@ -1,4 +1,6 @@
-//! `gantry token create NAME`
+//! `gantry token create NAME [--expires 30d]`, `gantry token list`, `gantry token revoke NAME`
+
+use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
 use gantry_api::CreateToken;
@@ -17,22 +19,69 @@ pub struct TokenArgs {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an API token; it is printed this once and stored only as a hash.
-    Create { name: String },
+    #[command(
+        after_help = "Example:\n  gantry token create ci-payments --expires 90d\n  export GANTRY_TOKEN=...   # in the CI system's secret store"
+    )]
+    Create {
+        name: String,
+        /// How long it works: 30d, 12h, 90m (or ISO 8601, PT2H); without it, until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List the tokens (never their secrets), with when they expire or were revoked.
+    List,
+    /// Revoke a token: it stops working at once, for good.
+    Revoke { name: String },
 }
 
 pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
-    let TokenCommand::Create { name } = args.command;
-    let created = args
-        .server
-        .client()?
-        .create_token(&CreateToken { name })
-        .await?;
-    printer.result(
-        &format!(
-            "token {} (shown once; keep it):\n{}\n",
-            created.name, created.token
-        ),
-        &serde_json::to_value(&created)?,
-    );
+    let client = args.server.client()?;
+    match args.command {
+        TokenCommand::Create { name, expires } => {
+            let created = client
+                .create_token(&CreateToken {
+                    name,
+                    expires_in: expires,
+                })
+                .await?;
+            printer.result(
+                &format!(
+                    "token {} (shown once; keep it):\n{}\n",
+                    created.name, created.token
+                ),
+                &serde_json::to_value(&created)?,
+            );
+        }
+        TokenCommand::List => {
+            let tokens = client.tokens().await?;
+            let mut text = format!(
+                "{:<24} {:<25} {:<12} {}\n",
+                "NAME", "CREATED", "BY", "STATE"
+            );
+            for token in &tokens {
+                let state = match (&token.revoked_at, &token.expires_at) {
+                    (Some(at), _) => format!(
+                        "revoked {at} by {}",
+                        token.revoked_by.as_deref().unwrap_or("?")
+                    ),
+                    (None, Some(at)) => format!("expires {at}"),
+                    (None, None) => "never expires".to_owned(),
+                };
+                let _ = writeln!(
+                    text,
+                    "{:<24} {:<25} {:<12} {state}",
+                    token.name, token.created_at, token.created_by
+                );
+            }
+            printer.result(&text, &serde_json::to_value(&tokens)?);
+        }
+        TokenCommand::Revoke { name } => {
+            client.revoke_token(&name).await?;
+            printer.result(
+                &format!("token {name} revoked\n"),
+                &serde_json::json!({"revoked": name}),
+            );
+        }
+    }
     Ok(())
 }

@@ -604,3 +604,73 @@ async fn bad_server_configs_are_usage_errors_with_positions() {
         .await
         .fails_with(2, "--rate-limit -3 is not a number of requests per second");
 }
+
+/// Tokens expire and can be revoked; the list shows which, never a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_expire_and_can_be_revoked() {
+    let registry = Registry::start().await;
+    let served = serve(&registry).await;
+    let as_token = |token: String| {
+        let url = served.url.clone();
+        async move {
+            gantry_with_env(
+                &["token", "list", "-o", "json"],
+                &[
+                    ("GANTRY_URL", url.as_str()),
+                    ("GANTRY_TOKEN", token.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    served
+        .run(&["token", "create", "ci", "--expires", "soon"])
+        .await
+        .fails_with(1, "expires_in");
+    let short = served
+        .run(&["token", "create", "-o", "json", "ci", "--expires", "2s"])
+        .await
+        .success()
+        .json();
+    let short = short["token"].as_str().unwrap().to_owned();
+    let lasting = served
+        .run(&["token", "create", "-o", "json", "deploy"])
+        .await
+        .success()
+        .json();
+    let lasting = lasting["token"].as_str().unwrap().to_owned();
+    let listed = as_token(short.clone()).await.success().json();
+    let names: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["expires_at"].is_string()))
+        .collect();
+    assert_eq!(names, [("admin", false), ("ci", true), ("deploy", false)]);
+    assert!(!listed.to_string().contains(&short), "no secrets listed");
+
+    tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
+    as_token(short)
+        .await
+        .fails_with(1, "the token is not valid");
+    as_token(lasting.clone()).await.success();
+    served.run(&["token", "revoke", "deploy"]).await.success();
+    as_token(lasting)
+        .await
+        .fails_with(1, "the token is not valid");
+    served
+        .run(&["token", "revoke", "deploy"])
+        .await
+        .fails_with(1, "was revoked at");
+    let text = served
+        .run(&["token", "list"])
+        .await
+        .success()
+        .stdout
+        .clone();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("deploy") && l.contains("revoked")),
+        "{text}"
+    );
+}
