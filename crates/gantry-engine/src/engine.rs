@@ -842,6 +842,11 @@ impl Engine {
     /// Lands every component of the release in the environment's targets, digest-exact:
     /// from the component's source for an entry environment, else from the first
     /// upstream's target. Any failure leaves the pointer where it was.
+    ///
+    /// Only this environment's credentials are used, and only by this promotion: for
+    /// its targets, and for reading the source when it is on the same registry. A
+    /// source on another registry is read with the standard credential files, never
+    /// with the upstream environment's credentials.
     async fn execute(
         &self,
         project: &Project,
@@ -859,8 +864,6 @@ impl Engine {
             .upstreams
             .first()
             .and_then(|u| project.environment(u.as_str()));
-        let source_credentials =
-            upstream.map_or(Ok(None), |u| credentials(u.credentials.as_ref()))?;
         let target_credentials = credentials(environment.credentials.as_ref())?;
         for artifact in &release.artifacts {
             let target = &environment.targets[&artifact.component];
@@ -890,8 +893,11 @@ impl Engine {
                 }
                 continue;
             }
+            let source_credentials = (source.registry() == target.repository.registry())
+                .then(|| target_credentials.clone())
+                .flatten();
             let from = Endpoint::new(Reference::Registry(source.at_digest(&artifact.digest)))
-                .with_credentials(source_credentials.clone());
+                .with_credentials(source_credentials);
             for tag in &target.tags {
                 let to = Endpoint::new(Reference::Registry(target.repository.at_tag(tag)))
                     .with_credentials(target_credentials.clone());

@@ -38,7 +38,7 @@ struct World {
     prod: Registry,
     engine: Engine,
     images: BTreeMap<String, String>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Two registries, an image per component in dev, and an engine on `SQLite`.
@@ -73,6 +73,9 @@ async fn world_with(prod_password: Option<&str>, proxied: bool) -> (World, Optio
         ),
     )
     .unwrap();
+    // Staging's own credentials (dev is anonymous, so they are never asked for): the
+    // runner must not use them for promotions into prod.
+    std::fs::write(dir.path().join("staging-creds"), "staging-robot:s3cret\n").unwrap();
     let proxy = if proxied {
         Some(FaultProxy::start(prod.addr()).await)
     } else {
@@ -98,6 +101,7 @@ environments:
     from: dev
     binding: track
     strategy: retag
+    credentials: {{file: {}}}
     targets:
       api: {{repository: {d}/payments/api}}
       worker: {{repository: {d}/payments/worker}}
@@ -109,6 +113,7 @@ environments:
       api: {{repository: {p}/payments/api, tags: [prod, stable]}}
       worker: {{repository: {p}/payments/worker}}
 ",
+        dir.path().join("staging-creds").display(),
         credentials.display()
     );
     let project = project_file::parse("payments.yaml", &yaml).unwrap();
@@ -119,7 +124,7 @@ environments:
             prod,
             engine,
             images,
-            _dir: dir,
+            dir,
         },
         proxy,
     )
@@ -793,4 +798,26 @@ async fn draining_finishes_running_promotions_and_starts_none() {
         .find(|e| e.name.as_str() == "dev")
         .unwrap();
     assert_eq!(dev.version, before.version, "the pointer did not move");
+}
+
+/// An environment's credentials serve only promotions into it: with staging's
+/// credentials gone, promoting from staging into prod still works (prod's own are used
+/// for prod, and the standard credential files for reading staging's registry).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promotions_use_only_their_own_environments_credentials() {
+    let world = world(None).await;
+    let mut events = world.engine.subscribe();
+    let (release, _) = world
+        .engine
+        .create_release("payments", references(&world), BTreeMap::new(), "ci")
+        .await
+        .unwrap();
+    next_event(&mut events, "staging").await;
+    std::fs::remove_file(world.dir.path().join("staging-creds")).unwrap();
+    world
+        .engine
+        .promote("payments", &release.alias, "prod", Request::by("alice"))
+        .await
+        .unwrap();
+    assert_eq!(moved(&next_event(&mut events, "prod").await), &release.id);
 }
