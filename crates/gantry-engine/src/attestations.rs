@@ -25,7 +25,7 @@ use gantry_evidence::signature::{
 };
 use gantry_oci::{Attached, AttachedLayer, Endpoint, Via};
 use gantry_policy::{Gates, Signer, SignerFact};
-use gantry_store::store::{Audit, NewRefusal, ReleaseRecord};
+use gantry_store::store::ReleaseRecord;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -306,26 +306,21 @@ impl Engine {
             return Ok(());
         }
         tracing::warn!(project = %project.name(), release = %release.alias, component, layer = %layer.digest, reason, "signature refused");
-        self.inner
-            .store
-            .record_refusal(
-                NewRefusal {
-                    project: project.name().clone(),
-                    release: Some(release.id.clone()),
-                    what: "signature".to_owned(),
-                    reason: reason.to_owned(),
-                    detail: json!({
-                        "component": component,
-                        "manifest": item.manifest.digest.as_str(),
-                        "layer": layer.digest.as_str(),
-                        "media_type": layer.media_type,
-                        "via": via(item),
-                    }),
-                },
-                &Audit::by(ENGINE),
-            )
-            .await?;
-        Ok(())
+        self.record_refusal(
+            project,
+            release,
+            "signature",
+            reason.to_owned(),
+            json!({
+                "component": component,
+                "manifest": item.manifest.digest.as_str(),
+                "layer": layer.digest.as_str(),
+                "media_type": layer.media_type,
+                "via": via(item),
+            }),
+            ENGINE,
+        )
+        .await
     }
 }
 

@@ -15,7 +15,6 @@ use gantry_store::store::{
 };
 use tokio::sync::{Notify, broadcast};
 
-use crate::gates::requester;
 use crate::project_file::{Definition, Governance};
 
 /// Why the engine refused or failed a request, in words for the person who asked.
@@ -724,13 +723,7 @@ impl Engine {
                 .release(project, promotion.release.digest().as_str())
                 .await?;
             let decision = self
-                .evaluate(
-                    project,
-                    environment,
-                    &release,
-                    requester(&promotion),
-                    promotion.emergency,
-                )
+                .evaluate_promotion(project, &promotion, &release)
                 .await?;
             self.record(
                 project,

@@ -196,6 +196,24 @@ impl Engine {
         Ok(decision)
     }
 
+    /// Evaluates the gates a promotion must pass, as its requester and its emergency
+    /// flag make them.
+    pub(crate) async fn evaluate_promotion(
+        &self,
+        project: &Project,
+        promotion: &PromotionRecord,
+        release: &ReleaseRecord,
+    ) -> Result<Decision, EngineError> {
+        self.evaluate(
+            project,
+            &promotion.environment,
+            release,
+            requester(promotion),
+            promotion.emergency,
+        )
+        .await
+    }
+
     /// Records a decision in the store and the ledger.
     pub(crate) async fn record(
         &self,
@@ -259,13 +277,7 @@ impl Engine {
             .release(project, promotion.release.digest().as_str())
             .await?;
         let decision = self
-            .evaluate(
-                project,
-                &promotion.environment,
-                &release,
-                requester(promotion),
-                promotion.emergency,
-            )
+            .evaluate_promotion(project, promotion, &release)
             .await?;
         Ok(Some(decision.needs()))
     }
@@ -342,9 +354,10 @@ impl Engine {
             .check_and_keep(project, &record, component, kind, bytes, actor)
             .await;
         if let Err(EngineError::InvalidField { field, reason }) = &result {
-            self.record_evidence_refusal(
+            self.record_refusal(
                 project,
                 &record,
+                "evidence",
                 format!("{field}: {reason}"),
                 json!({"digest": digest.as_str(), "size": size, "kind": kind, "component": component}),
                 actor,
@@ -366,14 +379,16 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let project = self.project(project)?;
         let record = self.release(project, release).await?;
-        self.record_evidence_refusal(project, &record, reason, detail, actor)
+        self.record_refusal(project, &record, "evidence", reason, detail, actor)
             .await
     }
 
-    async fn record_evidence_refusal(
+    /// Records in the ledger that input about a release was refused (`<what>.refused`).
+    pub(crate) async fn record_refusal(
         &self,
         project: &Project,
         release: &ReleaseRecord,
+        what: &str,
         reason: String,
         detail: serde_json::Value,
         actor: &str,
@@ -384,7 +399,7 @@ impl Engine {
                 NewRefusal {
                     project: project.name().clone(),
                     release: Some(release.id.clone()),
-                    what: "evidence".to_owned(),
+                    what: what.to_owned(),
                     reason,
                     detail,
                 },
@@ -589,13 +604,7 @@ impl Engine {
                 continue;
             };
             let decision = self
-                .evaluate(
-                    definition,
-                    &promotion.environment,
-                    &release,
-                    requester(&promotion),
-                    promotion.emergency,
-                )
+                .evaluate_promotion(definition, &promotion, &release)
                 .await?;
             let changed = self
                 .inner
@@ -726,7 +735,7 @@ fn sha256(bytes: &[u8]) -> gantry_core::Digest {
 }
 
 /// Who asked, as the gates see it: automation is nobody.
-pub(crate) fn requester(promotion: &PromotionRecord) -> Option<&str> {
+fn requester(promotion: &PromotionRecord) -> Option<&str> {
     (promotion.kind != gantry_store::store::PromotionKind::Automatic)
         .then_some(promotion.requested_by.as_str())
 }

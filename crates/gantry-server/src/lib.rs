@@ -143,7 +143,6 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
             "/projects/{project}/environments/{environment}/rollback",
             post(routes::rollback),
         )
-        .route("/events/registry", post(events::registry))
         .route("/tokens", post(routes::create_token).get(routes::tokens))
         .route("/tokens/{name}/revoke", post(routes::revoke_token))
         .route("/ledger", get(routes::ledger))
@@ -154,6 +153,9 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
             state.clone(),
             limits::rate_limit,
         ))
+        // Registry events need a token but are not rate limited: a registry reports
+        // every pull and blob upload too, many per push, and backs off on 429.
+        .route("/events/registry", post(events::registry))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

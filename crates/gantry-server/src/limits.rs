@@ -111,15 +111,9 @@ pub async fn request_id(request: Request, next: Next) -> Response {
 }
 
 /// Limits each caller's rate; runs after authentication, so the caller is known. A
-/// request with no caller (none reach here today) is limited by its address. Registry
-/// events are not limited.
+/// request with no caller (none reach here today) is limited by its address. The
+/// router leaves registry events out of this layer.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // A registry reports every blob upload and pull as well as the pushes that
-    // matter, many per push: its events are not rate limited (they are authenticated,
-    // cheap when ignored, and a release is made once however often it is told).
-    if request.uri().path().ends_with("/events/registry") {
-        return next.run(request).await;
-    }
     let key = match request.extensions().get::<Caller>() {
         Some(Caller(caller)) => format!("caller:{caller}"),
         None => address_key(&request),

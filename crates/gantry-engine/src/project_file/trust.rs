@@ -9,7 +9,7 @@
 //!   sigstore_root: sigstore/trusted_root.json # `sigstore trust-instance` or TUF's trusted_root.json
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -51,12 +51,10 @@ impl Trust {
     /// Adds an identity unless one with the same issuer and pattern is there.
     pub(super) fn add_identity(&mut self, issuer: &str, subject_glob: &str) {
         let policy = IdentityPolicy::glob(issuer, subject_glob);
-        let seen: BTreeSet<(&str, &str)> = self
-            .identities
-            .iter()
-            .map(|p| (p.issuer(), p.subject_pattern()))
-            .collect();
-        if !seen.contains(&(policy.issuer(), policy.subject_pattern())) {
+        let known = self.identities.iter().any(|p| {
+            p.issuer() == policy.issuer() && p.subject_pattern() == policy.subject_pattern()
+        });
+        if !known {
             self.identities.push(policy);
         }
     }
