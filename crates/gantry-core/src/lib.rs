@@ -6,6 +6,7 @@
 
 mod digest;
 mod gate;
+mod glob;
 mod name;
 mod platform;
 mod project;
@@ -15,6 +16,7 @@ mod release;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
 pub use gate::{GateState, Verdict};
+pub use glob::glob;
 pub use name::{Name, NameError};
 pub use platform::{Platform, PlatformError};
 pub use project::{

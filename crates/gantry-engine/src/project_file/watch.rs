@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use gantry_core::Name;
+use gantry_core::{Name, glob};
 use marked_yaml::Spanned;
 use serde::Deserialize;
 
@@ -68,26 +68,6 @@ impl std::fmt::Display for TagRule {
             TagRule::Semver(range) => write!(f, "semver {range}"),
         }
     }
-}
-
-/// `*` matches any run of characters (none included); everything else itself.
-fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 impl Converter<'_> {
