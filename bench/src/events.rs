@@ -15,7 +15,6 @@ use anyhow::{Context as _, bail};
 use gantry_engine::{Engine, Event, project_file};
 use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
 use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::Audit;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -73,14 +72,8 @@ environments:
         CredentialSources::from_files(vec![]),
     );
     let engine = Engine::start(store, registries, vec![project]).await?;
-    engine
-        .store()
-        .create_token(
-            "registry",
-            &gantry_server::hash_token(&token),
-            None,
-            &Audit::by("bench"),
-        )
+    // The registry sends its events as a service account that may promote anywhere.
+    gantry_server::add_service_token(&engine, "registry", &token, gantry_core::Role::Promoter)
         .await?;
     let key = gantry_server::load_or_create_ledger_key(&dir.path().join("ledger.key"))?;
     let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::{
     CreateApproval, CreatePromotion, CreateRelease, CreateToken, Decision, ErrorBody, Evidence,
-    Hold, Promotion, Pulled, Release, Rollback, Status, Stop, Token, TokenCreated,
+    Grant, Hold, Promotion, Pulled, Release, Rollback, Status, Stop, Token, TokenCreated, WhoAmI,
 };
 
 /// Why a call did not give an answer.
@@ -401,6 +401,30 @@ impl Client {
             &[],
         )
         .await
+    }
+
+    /// Who this client's token acts for, and their grants.
+    pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
+        self.call(Method::GET, "/api/v1/whoami", None::<&()>, &[])
+            .await
+    }
+
+    /// Every grant on the server.
+    pub async fn grants(&self) -> Result<Vec<Grant>, ClientError> {
+        self.call(Method::GET, "/api/v1/grants", None::<&()>, &[])
+            .await
+    }
+
+    /// Gives a role; the answer is the grant as kept.
+    pub async fn grant(&self, grant: &Grant) -> Result<Grant, ClientError> {
+        self.call(Method::POST, "/api/v1/grants", Some(grant), &[])
+            .await
+    }
+
+    /// Takes a grant away.
+    pub async fn revoke_grant(&self, grant: &Grant) -> Result<(), ClientError> {
+        self.call(Method::POST, "/api/v1/grants/revoke", Some(grant), &[])
+            .await
     }
 
     /// The whole ledger as a JSON Lines export with a freshly signed checkpoint.

@@ -68,6 +68,10 @@ pub struct Rollback {
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
     pub name: String,
+    /// Whom the token acts for: `alice` (a user) or `service:ci` (a service account);
+    /// without it, the user named like the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// How long the token works: `30d`, `12h`, `90m`; without it, until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<String>,
@@ -77,6 +81,8 @@ pub struct CreateToken {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     pub name: String,
+    /// Whom it acts for: `alice` or `service:ci`.
+    pub principal: String,
     pub created_at: String,
     pub created_by: String,
     #[serde(default)]
@@ -85,6 +91,34 @@ pub struct Token {
     pub revoked_at: Option<String>,
     #[serde(default)]
     pub revoked_by: Option<String>,
+}
+
+/// A role over a scope, for a principal: `POST /api/v1/grants`, `POST /api/v1/grants/revoke`,
+/// and each item of `GET /api/v1/grants`. No project: the whole server; a project and
+/// no environment: the whole project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// `alice` (a user) or `service:ci` (a service account).
+    pub principal: String,
+    /// `viewer`, `promoter`, `approver` or `admin`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Who gave it and when; set in answers, ignored in requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_at: Option<String>,
+}
+
+/// `GET /api/v1/whoami`: who the token acts for and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub principal: String,
+    pub grants: Vec<Grant>,
 }
 
 /// The answer to `POST /api/v1/tokens`: the token is shown this once.

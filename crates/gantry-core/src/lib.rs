@@ -4,6 +4,7 @@
 //! tested with plain values, and nothing here can fail because a disk or a network did.
 //! Wire and storage forms of these types live in the crates that own those boundaries.
 
+mod access;
 mod digest;
 mod gate;
 mod glob;
@@ -14,6 +15,7 @@ mod promotion;
 mod reference;
 mod release;
 
+pub use access::{AccessError, Action, Grant, Principal, Role, Scope, allowed};
 pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
 pub use gate::{GateState, Verdict};
 pub use glob::glob;

@@ -50,6 +50,10 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, None)
     }
 
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message, None)
+    }
+
     fn internal(error: &dyn std::fmt::Display) -> ApiError {
         tracing::error!(%error, "request failed inside the server");
         ApiError::new(

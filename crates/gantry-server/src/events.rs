@@ -14,6 +14,8 @@ use gantry_engine::{Push, PushOutcome};
 use serde::Deserialize;
 
 use crate::AppState;
+use gantry_core::{Action, Scope};
+
 use crate::auth::Caller;
 use crate::error::ApiError;
 
@@ -63,9 +65,10 @@ struct Request {
 
 pub async fn registry(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<api::PushAnswer>), ApiError> {
+    caller.require(Action::Promote, &Scope::Server)?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}"), None))?;
     let (pushes, mut ignored) = if value.get("events").is_some() {
@@ -89,7 +92,7 @@ pub async fn registry(
     };
     let mut answer = api::PushAnswer::default();
     for push in pushes {
-        let outcomes = state.engine.registry_push(&push, &caller).await?;
+        let outcomes = state.engine.registry_push(&push, &caller.actor()).await?;
         if outcomes.is_empty() {
             ignored += 1;
         }

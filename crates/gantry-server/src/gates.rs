@@ -13,6 +13,8 @@ use gantry_store::store::EvidenceRecord;
 use serde::Deserialize;
 
 use crate::AppState;
+use gantry_core::Action;
+
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::routes::{Body, Params};
@@ -54,11 +56,12 @@ fn evidence(record: EvidenceRecord, created: bool) -> api::Evidence {
 
 pub async fn add_evidence(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
     query: Result<Query<EvidenceQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_in_project(&state, Action::Promote, &project)?;
     let Query(query) = query.map_err(|e| query_error(&e, "kind"))?;
     let body = match body {
         Ok(body) => body,
@@ -75,7 +78,7 @@ pub async fn add_evidence(
                     &release,
                     format!("evidence: {reason}"),
                     serde_json::json!({"kind": query.kind, "component": query.component, "limit": EVIDENCE_LIMIT}),
-                    &caller,
+                    &caller.actor(),
                 )
                 .await?;
             return Err(ApiError::new(
@@ -95,7 +98,7 @@ pub async fn add_evidence(
             query.component.as_deref(),
             &query.kind,
             body.to_vec(),
-            &caller,
+            &caller.actor(),
         )
         .await?;
     let status = if added.created {
@@ -108,8 +111,10 @@ pub async fn add_evidence(
 
 pub async fn list_evidence(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
 ) -> Result<Json<Vec<api::Evidence>>, ApiError> {
+    caller.require_in_project(&state, Action::View, &project)?;
     let definition = state.engine.project(&project)?;
     let record = state
         .engine
@@ -136,10 +141,11 @@ pub async fn list_evidence(
 
 pub async fn add_approval(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
     Body(request): Body<api::CreateApproval>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_in_environment(&state, Action::Approve, &project, &request.environment)?;
     state
         .engine
         .approve(
@@ -148,7 +154,7 @@ pub async fn add_approval(
             &request.environment,
             request.approve,
             request.comment,
-            &caller,
+            &caller.actor(),
         )
         .await?;
     let explained = state
@@ -170,12 +176,13 @@ pub struct DecisionQuery {
 /// Looks at the registry for the release's signatures and attestations now.
 pub async fn pull_evidence(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
 ) -> Result<Json<api::Pulled>, ApiError> {
+    caller.require_in_project(&state, Action::Promote, &project)?;
     let pulled = state
         .engine
-        .pull_attached(&project, &release, &caller)
+        .pull_attached(&project, &release, &caller.actor())
         .await?;
     Ok(Json(api::Pulled {
         signers: pulled
@@ -218,9 +225,11 @@ pub async fn pull_evidence(
 /// Evaluates the gates now, records the decision and explains it.
 pub async fn explain(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params((project, release)): Params<(String, String)>,
     query: Result<Query<DecisionQuery>, QueryRejection>,
 ) -> Result<Json<api::Decision>, ApiError> {
+    caller.require_in_project(&state, Action::View, &project)?;
     let Query(query) = query.map_err(|e| query_error(&e, "environment"))?;
     let explained = state
         .engine
@@ -260,19 +269,35 @@ pub fn decision(release: &str, environment: &str, explained: Explained) -> api::
     }
 }
 
+/// Stopping or resuming the line is for admins of where it happens.
+fn require_stop(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+    environment: Option<&str>,
+) -> Result<(), ApiError> {
+    match environment {
+        Some(environment) => {
+            caller.require_in_environment(state, Action::Administer, project, environment)
+        }
+        None => caller.require_in_project(state, Action::Administer, project),
+    }
+}
+
 pub async fn stop(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
     Body(request): Body<api::Stop>,
 ) -> Result<StatusCode, ApiError> {
+    require_stop(&state, &caller, &project, request.environment.as_deref())?;
     state
         .engine
         .set_stop(
             &project,
             request.environment.as_deref(),
             true,
-            &caller,
+            &caller.actor(),
             request.reason,
         )
         .await?;
@@ -281,17 +306,18 @@ pub async fn stop(
 
 pub async fn resume(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
     Body(request): Body<api::Stop>,
 ) -> Result<StatusCode, ApiError> {
+    require_stop(&state, &caller, &project, request.environment.as_deref())?;
     state
         .engine
         .set_stop(
             &project,
             request.environment.as_deref(),
             false,
-            &caller,
+            &caller.actor(),
             request.reason,
         )
         .await?;

@@ -1,6 +1,7 @@
 //! Gantry's HTTP server: a thin face over the engine. Routes under `/api/v1` need a
 //! bearer token; `/healthz` and `/readyz` do not.
 
+mod access;
 mod auth;
 mod error;
 mod events;
@@ -143,8 +144,11 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
             "/projects/{project}/environments/{environment}/rollback",
             post(routes::rollback),
         )
-        .route("/tokens", post(routes::create_token).get(routes::tokens))
-        .route("/tokens/{name}/revoke", post(routes::revoke_token))
+        .route("/tokens", post(access::create_token).get(access::tokens))
+        .route("/tokens/{name}/revoke", post(access::revoke_token))
+        .route("/grants", post(access::create_grant).get(access::grants))
+        .route("/grants/revoke", post(access::revoke_grant))
+        .route("/whoami", get(access::whoami))
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))
         .route("/ledger/key", get(routes::ledger_key))
@@ -233,22 +237,67 @@ pub async fn serve_with(
 
 /// On the first start (no token yet) makes an `admin` token and returns it, to be shown
 /// once; afterwards `None`.
-pub async fn first_admin_token(
+/// Keeps `token` as service account `account`'s, with `role` over the whole server,
+/// straight in the store: how a sender that must know its token before the server runs
+/// (a registry's notifications, in tests and benchmarks) is set up.
+pub async fn add_service_token(
+    engine: &Engine,
+    account: &str,
+    token: &str,
+    role: gantry_core::Role,
+) -> Result<(), gantry_store::store::StoreError> {
+    use gantry_store::store::{Audit, StoreError};
+
+    let principal = gantry_core::Principal::Service(
+        account
+            .parse()
+            .map_err(|e: gantry_core::NameError| StoreError::Conflict(e.to_string()))?,
+    );
+    let audit = Audit::by("gantry");
+    let store = engine.store();
+    store
+        .create_token(account, &principal, &hash_token(token), None, &audit)
+        .await?;
+    let grant = gantry_core::Grant {
+        principal,
+        role,
+        scope: gantry_core::Scope::Server,
+    };
+    store.grant(&grant, &audit).await.map(drop)
+}
+
+/// Makes sure someone can administer the server. On the first start, creates the
+/// `admin` user's token (returned, to show once) and makes `admin` an admin of the server.
+/// A store from before roles, with tokens but no grants, keeps working as it did: each
+/// token's principal becomes an admin of the server, recorded in the ledger.
+pub async fn bootstrap_access(
     engine: &Engine,
 ) -> Result<Option<String>, gantry_store::store::StoreError> {
+    use gantry_core::{Grant, Principal, Role, Scope};
+    use gantry_store::store::Audit;
+
     let store = engine.store();
+    let admin = |principal: Principal| Grant {
+        principal,
+        role: Role::Admin,
+        scope: Scope::Server,
+    };
     if store.token_count().await? > 0 {
+        if store.grants(None).await?.is_empty() {
+            let audit = Audit::by("gantry").because("tokens made before roles keep full access");
+            for token in store.tokens().await? {
+                store.grant(&admin(token.principal), &audit).await?;
+            }
+        }
         return Ok(None);
     }
+    let audit = Audit::by("gantry").because("first start");
+    let principal = Principal::User("admin".parse().expect("a valid name"));
     let token = new_token();
     store
-        .create_token(
-            "admin",
-            &hash_token(&token),
-            None,
-            &gantry_store::store::Audit::by("gantry").because("first start"),
-        )
+        .create_token("admin", &principal, &hash_token(&token), None, &audit)
         .await?;
+    store.grant(&admin(principal), &audit).await?;
     Ok(Some(token))
 }
 

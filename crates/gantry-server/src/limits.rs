@@ -115,7 +115,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
 /// router leaves registry events out of this layer.
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let key = match request.extensions().get::<Caller>() {
-        Some(Caller(caller)) => format!("caller:{caller}"),
+        Some(caller) => format!("caller:{}", caller.principal),
         None => address_key(&request),
     };
     match state.limiter.take(&key) {

@@ -7,14 +7,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use gantry_api as api;
-use gantry_core::Name;
+use gantry_core::{Action, Scope};
 use gantry_engine::Request as PromotionRequest;
 use gantry_store::store::{PromotionRecord, ReleaseRecord};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::AppState;
-use crate::auth::{Caller, hash, new_token};
+use crate::auth::Caller;
 use crate::error::ApiError;
 
 /// A JSON body whose errors are API errors naming the field, as serde reports it.
@@ -112,13 +112,19 @@ pub fn promotion(record: PromotionRecord) -> api::Promotion {
 
 pub async fn create_release(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
     Body(request): Body<api::CreateRelease>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_in_project(&state, Action::Promote, &project)?;
     let (record, created) = state
         .engine
-        .create_release(&project, request.components, request.labels, &caller)
+        .create_release(
+            &project,
+            request.components,
+            request.labels,
+            &caller.actor(),
+        )
         .await?;
     let status = if created {
         StatusCode::CREATED
@@ -130,8 +136,10 @@ pub async fn create_release(
 
 pub async fn show_release(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params((project, key)): Params<(String, String)>,
 ) -> Result<Json<api::Release>, ApiError> {
+    caller.require_in_project(&state, Action::View, &project)?;
     let project = state.engine.project(&project)?;
     let record = state
         .engine
@@ -151,11 +159,17 @@ pub async fn show_release(
 
 pub async fn create_promotion(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
     headers: HeaderMap,
     Body(request): Body<api::CreatePromotion>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let action = if request.emergency {
+        Action::Administer
+    } else {
+        Action::Promote
+    };
+    caller.require_in_environment(&state, action, &project, &request.environment)?;
     let key = headers
         .get("idempotency-key")
         .map(|v| v.to_str().map(str::to_owned))
@@ -173,7 +187,7 @@ pub async fn create_promotion(
             &request.release,
             &request.environment,
             PromotionRequest {
-                actor: caller,
+                actor: caller.actor(),
                 reason: request.reason,
                 idempotency_key: key,
                 emergency: request.emergency,
@@ -185,10 +199,21 @@ pub async fn create_promotion(
 
 pub async fn show_promotion(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params((project, id)): Params<(String, i64)>,
 ) -> Result<Json<api::Promotion>, ApiError> {
-    let project = state.engine.project(&project)?;
-    let record = state
+    caller.require_in_project(&state, Action::View, &project)?;
+    Ok(Json(promotion(find_promotion(&state, &project, id).await?)))
+}
+
+/// A promotion of a project, or a 404 that names it.
+async fn find_promotion(
+    state: &AppState,
+    project: &str,
+    id: i64,
+) -> Result<PromotionRecord, ApiError> {
+    let project = state.engine.project(project)?;
+    state
         .engine
         .store()
         .promotion(id)
@@ -201,38 +226,7 @@ pub async fn show_promotion(
                 format!("project {} has no promotion {id}", project.name()),
                 Some("id"),
             )
-        })?;
-    Ok(Json(promotion(record)))
-}
-
-pub async fn tokens(State(state): State<AppState>) -> Result<Json<Vec<api::Token>>, ApiError> {
-    let tokens = state.engine.store().tokens().await?;
-    Ok(Json(
-        tokens
-            .into_iter()
-            .map(|t| api::Token {
-                name: t.name,
-                created_at: t.created_at,
-                created_by: t.created_by,
-                expires_at: t.expires_at,
-                revoked_at: t.revoked_at,
-                revoked_by: t.revoked_by,
-            })
-            .collect(),
-    ))
-}
-
-pub async fn revoke_token(
-    State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
-    Params(name): Params<String>,
-) -> Result<StatusCode, ApiError> {
-    state
-        .engine
-        .store()
-        .revoke_token(&name, &gantry_store::store::Audit::by(caller))
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+        })
 }
 
 #[derive(Deserialize)]
@@ -244,9 +238,11 @@ pub struct HistoryQuery {
 
 pub async fn history(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
     query: Result<Query<HistoryQuery>, QueryRejection>,
 ) -> Result<Json<Vec<api::Promotion>>, ApiError> {
+    caller.require_in_project(&state, Action::View, &project)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
     let project = state.engine.project(&project)?;
     let environment = match &query.environment {
@@ -279,8 +275,10 @@ pub async fn history(
 
 pub async fn status(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Params(project): Params<String>,
 ) -> Result<Json<api::Status>, ApiError> {
+    caller.require_in_project(&state, Action::View, &project)?;
     let project = state.engine.project(&project)?;
     let store = state.engine.store();
     let records = store.environments(project.name()).await?;
@@ -358,13 +356,14 @@ async fn set_hold(
 
 pub async fn hold(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, environment)): Params<(String, String)>,
     Body(request): Body<api::Hold>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require_in_environment(&state, Action::Promote, &project, &environment)?;
     set_hold(
         &state,
-        &caller,
+        &caller.actor(),
         &project,
         &environment,
         true,
@@ -375,13 +374,14 @@ pub async fn hold(
 
 pub async fn unhold(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, environment)): Params<(String, String)>,
     Body(request): Body<api::Hold>,
 ) -> Result<StatusCode, ApiError> {
+    caller.require_in_environment(&state, Action::Promote, &project, &environment)?;
     set_hold(
         &state,
-        &caller,
+        &caller.actor(),
         &project,
         &environment,
         false,
@@ -392,10 +392,11 @@ pub async fn unhold(
 
 pub async fn rollback(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, environment)): Params<(String, String)>,
     Body(request): Body<api::Rollback>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require_in_environment(&state, Action::Promote, &project, &environment)?;
     let record = state
         .engine
         .rollback(
@@ -403,55 +404,13 @@ pub async fn rollback(
             &environment,
             request.to.as_deref(),
             PromotionRequest {
-                actor: caller,
+                actor: caller.actor(),
                 reason: request.reason,
                 ..PromotionRequest::default()
             },
         )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(promotion(record))))
-}
-
-pub async fn create_token(
-    State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
-    Body(request): Body<api::CreateToken>,
-) -> Result<impl IntoResponse, ApiError> {
-    if request.name.parse::<Name>().is_err() {
-        return Err(ApiError::bad_request(
-            "a token name is 1 to 63 characters of a-z, 0-9 and '-'",
-            Some("name"),
-        ));
-    }
-    let lifetime = match &request.expires_in {
-        None => None,
-        Some(text) => {
-            let duration = gantry_engine::project_file::gates::duration(text)
-                .map_err(|reason| ApiError::invalid(reason, "expires_in"))?;
-            Some(
-                std::time::Duration::try_from(duration)
-                    .map_err(|e| ApiError::invalid(e.to_string(), "expires_in"))?,
-            )
-        }
-    };
-    let token = new_token();
-    state
-        .engine
-        .store()
-        .create_token(
-            &request.name,
-            &hash(&token),
-            lifetime,
-            &gantry_store::store::Audit::by(caller),
-        )
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(api::TokenCreated {
-            name: request.name,
-            token,
-        }),
-    ))
 }
 
 #[derive(Deserialize)]
@@ -463,8 +422,10 @@ pub struct LedgerQuery {
 
 pub async fn ledger(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     query: Result<Query<LedgerQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Action::View, &Scope::Server)?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text(), None))?;
     let entries = state
         .engine
@@ -484,11 +445,15 @@ pub async fn ledger_key(State(state): State<AppState>) -> String {
 
 /// The whole ledger as a JSON Lines export, ending with a checkpoint signed now over
 /// every entry in it.
-pub async fn ledger_export(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn ledger_export(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
     use gantry_store::ledger::export::ExportWriter;
     use gantry_store::ledger::merkle::{Tree, leaf_hash};
     use gantry_store::ledger::note::{Checkpoint, sign};
 
+    caller.require(Action::View, &Scope::Server)?;
     let io = |e: std::io::Error| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -533,14 +498,21 @@ pub async fn ledger_export(State(state): State<AppState>) -> Result<impl IntoRes
 
 pub async fn cancel(
     State(state): State<AppState>,
-    Extension(Caller(caller)): Extension<Caller>,
+    Extension(caller): Extension<Caller>,
     Params((project, id)): Params<(String, i64)>,
     Body(request): Body<api::Hold>,
 ) -> Result<Json<api::Promotion>, ApiError> {
+    // Cancelling is promoting's undo: it needs the same role where the promotion goes.
+    caller.require_in_project(&state, Action::View, &project)?;
+    let record = find_promotion(&state, &project, id).await?;
+    caller.require(
+        Action::Promote,
+        &Scope::Environment(record.project, record.environment),
+    )?;
     Ok(Json(promotion(
         state
             .engine
-            .cancel(&project, id, &caller, request.reason)
+            .cancel(&project, id, &caller.actor(), request.reason)
             .await?,
     )))
 }

@@ -6,18 +6,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use gantry_core::{Digest, Name, PromotionState, ReleaseId};
+use gantry_core::{Digest, Grant, Name, Principal, PromotionState, ReleaseId};
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
 use crate::ledger::entry::{Entry, GENESIS};
 use crate::store::{
-    ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord, Hold,
-    NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease, Outcome,
-    PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
+    ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
+    GrantRecord, Hold, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
+    Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
 };
 use crate::time;
 
+mod access;
 mod governance;
 
 /// Migrations in order; each runs once, in its own transaction.
@@ -29,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_token_lifetimes.sql"),
     ),
+    (6, include_str!("../migrations/sqlite/0006_access.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -1135,122 +1137,63 @@ impl Store for SqliteStore {
     async fn create_token(
         &self,
         name: &str,
+        principal: &Principal,
         hash: &str,
         lifetime: Option<std::time::Duration>,
         audit: &Audit,
     ) -> Result<()> {
-        let (name, hash, audit) = (name.to_owned(), hash.to_owned(), audit.clone());
+        let (name, principal, hash, audit) = (
+            name.to_owned(),
+            principal.clone(),
+            hash.to_owned(),
+            audit.clone(),
+        );
         let expires_at = lifetime.map(|l| time::format(std::time::SystemTime::now() + l));
         self.transaction(move |transaction| {
-            let taken: bool = transaction
-                .query_row("SELECT EXISTS (SELECT 1 FROM tokens WHERE name = ?1)", [&name], |row| row.get(0))
-                .map_err(database)?;
-            if taken {
-                return Err(StoreError::Conflict(format!("a token named {name:?} exists already")));
-            }
-            transaction
-                .execute(
-                    "INSERT INTO tokens (name, hash, created_at, created_by, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![name, hash, time::now(), audit.actor, expires_at],
-                )
-                .map_err(database)?;
-            append(
+            access::create_token(
                 transaction,
-                Draft {
-                    audit: &audit,
-                    action: "token.created",
-                    project: "",
-                    environment: None,
-                    release: None,
-                    digests: BTreeMap::new(),
-                    reason: None,
-                    detail: json!({"token": name}),
-                },
-            )?;
-            Ok(())
+                &name,
+                &principal,
+                &hash,
+                expires_at.as_deref(),
+                &audit,
+            )
         })
         .await
     }
 
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<String>> {
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
         let hash = hash.to_owned();
-        self.transaction(move |transaction| {
-            transaction
-                .query_row(
-                    "SELECT name FROM tokens WHERE hash = ?1 AND revoked_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > ?2)",
-                    [&hash, &time::now()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(database)
-        })
-        .await
+        self.transaction(move |transaction| access::token_by_hash(transaction, &hash))
+            .await
     }
 
     async fn revoke_token(&self, name: &str, audit: &Audit) -> Result<()> {
         let (name, audit) = (name.to_owned(), audit.clone());
-        self.transaction(move |transaction| {
-            let revoked: Option<Option<String>> = transaction
-                .query_row(
-                    "SELECT revoked_at FROM tokens WHERE name = ?1",
-                    [&name],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(database)?;
-            match revoked {
-                None => return Err(StoreError::NotFound(format!("token {name:?}"))),
-                Some(Some(at)) => {
-                    return Err(StoreError::Conflict(format!(
-                        "token {name:?} was revoked at {at}"
-                    )));
-                }
-                Some(None) => {}
-            }
-            transaction
-                .execute(
-                    "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE name = ?1",
-                    params![name, time::now(), audit.actor],
-                )
-                .map_err(database)?;
-            append(
-                transaction,
-                Draft {
-                    audit: &audit,
-                    action: "token.revoked",
-                    project: "",
-                    environment: None,
-                    release: None,
-                    digests: BTreeMap::new(),
-                    reason: None,
-                    detail: json!({"name": name}),
-                },
-            )?;
-            Ok(())
-        })
-        .await
+        self.transaction(move |transaction| access::revoke_token(transaction, &name, &audit))
+            .await
     }
 
     async fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        self.transaction(move |transaction| {
-            all_rows(
-                transaction,
-                "SELECT name, created_at, created_by, expires_at, revoked_at, revoked_by FROM tokens ORDER BY name",
-                [],
-                |row| {
-                    Ok(TokenRecord {
-                        name: row.get(0)?,
-                        created_at: row.get(1)?,
-                        created_by: row.get(2)?,
-                        expires_at: row.get(3)?,
-                        revoked_at: row.get(4)?,
-                        revoked_by: row.get(5)?,
-                    })
-                },
-            )
-        })
-        .await
+        self.transaction(access::tokens).await
+    }
+
+    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<bool> {
+        let (grant, audit) = (grant.clone(), audit.clone());
+        self.transaction(move |transaction| access::grant(transaction, &grant, &audit))
+            .await
+    }
+
+    async fn revoke_grant(&self, grant: &Grant, audit: &Audit) -> Result<()> {
+        let (grant, audit) = (grant.clone(), audit.clone());
+        self.transaction(move |transaction| access::revoke_grant(transaction, &grant, &audit))
+            .await
+    }
+
+    async fn grants(&self, principal: Option<&Principal>) -> Result<Vec<GrantRecord>> {
+        let principal = principal.cloned();
+        self.transaction(move |transaction| access::grants(transaction, principal.as_ref()))
+            .await
     }
 
     async fn token_count(&self) -> Result<u64> {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use gantry_core::{Digest, Name, PromotionState, ReleaseId, Verdict};
+use gantry_core::{Digest, Grant, Name, Principal, PromotionState, ReleaseId, Verdict};
 
 use crate::ledger::entry::Entry;
 
@@ -263,6 +263,8 @@ pub struct NewDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     pub name: String,
+    /// Whom it acts for.
+    pub principal: Principal,
     pub created_at: String,
     pub created_by: String,
     pub expires_at: Option<String>,
@@ -282,6 +284,14 @@ pub struct NewRefusal {
     pub reason: String,
     /// Anything that identifies the input: its digest, kind, where it came from.
     pub detail: serde_json::Value,
+}
+
+/// A grant, with who gave it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub grant: Grant,
+    pub granted_by: String,
+    pub granted_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -459,11 +469,12 @@ pub trait Store: Send + Sync + 'static {
     /// Ledger entries with sequence greater than `after`, in order.
     async fn ledger_entries(&self, after: u64, limit: usize) -> Result<Vec<Entry>>;
 
-    /// Records an API token by the hash of its secret; names are unique.
-    /// Keeps a token by its hash; with `lifetime`, it stops working after that long.
+    /// Keeps a token for `principal` by the hash of its secret; names are unique. With
+    /// `lifetime`, it stops working after that long.
     async fn create_token(
         &self,
         name: &str,
+        principal: &Principal,
         hash: &str,
         lifetime: Option<std::time::Duration>,
         audit: &Audit,
@@ -475,8 +486,18 @@ pub trait Store: Send + Sync + 'static {
     /// Every token, revoked and expired ones too (never the hashes).
     async fn tokens(&self) -> Result<Vec<TokenRecord>>;
 
-    /// The name of the token whose secret hashes to `hash`.
-    async fn token_by_hash(&self, hash: &str) -> Result<Option<String>>;
+    /// The token whose secret hashes to `hash`, if it is neither revoked nor expired.
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
+
+    /// Gives a principal a role over a scope; `false` when it had it already (nothing
+    /// changes then).
+    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<bool>;
+
+    /// Takes a grant away; a grant that does not exist is `NotFound`.
+    async fn revoke_grant(&self, grant: &Grant, audit: &Audit) -> Result<()>;
+
+    /// The grants of one principal, or of everyone, ordered by principal, then scope.
+    async fn grants(&self, principal: Option<&Principal>) -> Result<Vec<GrantRecord>>;
 
     async fn token_count(&self) -> Result<u64>;
 }

@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::commands::access::{AccessArgs, WhoAmIArgs};
 use crate::commands::board::{HistoryArgs, StatusArgs};
 use crate::commands::gates::{ApproveArgs, EvidenceArgs, StopArgs, WhyArgs};
 use crate::commands::policy::PolicyArgs;
@@ -89,8 +90,12 @@ pub enum Command {
     Status(StatusArgs),
     /// Promotions into a project's environments, newest first.
     History(HistoryArgs),
-    /// Create API tokens.
+    /// Create, list and revoke API tokens; each acts for a user or a service account.
     Token(TokenArgs),
+    /// Give and take roles (viewer, promoter, approver, admin) over the server, a project or an environment.
+    Access(AccessArgs),
+    /// Show who your token acts for and what it may do.
+    Whoami(WhoAmIArgs),
     /// Hand in evidence (test reports, scans, SBOMs, provenance) about a release.
     Evidence(EvidenceArgs),
     /// Approve a release for an environment.

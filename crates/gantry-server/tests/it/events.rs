@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use gantry_engine::{Engine, Event, project_file};
 use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
 use gantry_store::sqlite::SqliteStore;
-use gantry_store::store::{Audit, Store};
+use gantry_store::store::Store;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use serde_json::{Value, json};
 
@@ -47,14 +47,8 @@ environments:
     )
     .await
     .unwrap();
-    engine
-        .store()
-        .create_token(
-            "registry",
-            &gantry_server::hash_token(&token),
-            None,
-            &Audit::by("test"),
-        )
+    // The registry sends its events as a service account that may promote anywhere.
+    gantry_server::add_service_token(&engine, "registry", &token, gantry_core::Role::Promoter)
         .await
         .unwrap();
     let key = gantry_server::load_or_create_ledger_key(&dir.path().join("ledger.key")).unwrap();

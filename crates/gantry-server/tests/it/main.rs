@@ -11,6 +11,7 @@ use gantry_store::store::Store;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use serde_json::{Value, json};
 
+mod access;
 mod concurrency;
 mod events;
 mod limits;
@@ -63,12 +64,12 @@ environments:
     let engine = Engine::start(store, registries, vec![project])
         .await
         .unwrap();
-    let token = gantry_server::first_admin_token(&engine)
+    let token = gantry_server::bootstrap_access(&engine)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(
-        gantry_server::first_admin_token(&engine).await.unwrap(),
+        gantry_server::bootstrap_access(&engine).await.unwrap(),
         None,
         "shown once"
     );
@@ -285,15 +286,34 @@ async fn promote_through_the_api() {
 
     let (status, created) = server.post("/api/v1/tokens", json!({"name": "ci"})).await;
     assert_eq!(status, 201);
-    let (status, _) = server
-        .call(
+    let status_as_ci = || {
+        server.call(
             "GET",
             "/api/v1/projects/payments/status",
             None,
             created["token"].as_str(),
         )
+    };
+    let (status, body) = status_as_ci().await;
+    assert_eq!(
+        status, 403,
+        "a new token works but may do nothing yet: {body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("gantry access grant viewer --to ci --project payments"),
+        "{body}"
+    );
+    let (status, _) = server
+        .post(
+            "/api/v1/grants",
+            json!({"principal": "ci", "role": "viewer", "project": "payments"}),
+        )
         .await;
-    assert_eq!(status, 200, "a new token works");
+    assert_eq!(status, 201);
+    assert_eq!(status_as_ci().await.0, 200, "a viewer sees the status");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

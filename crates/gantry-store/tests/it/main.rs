@@ -54,6 +54,12 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test]
+            async fn grants_are_kept_once_and_revoked() {
+                let (store, _guard) = $open;
+                suite::grants_are_kept_once_and_revoked(&store).await;
+            }
+
+            #[tokio::test]
             async fn gates_keep_evidence_approvals_decisions_and_stops() {
                 let (store, _guard) = $open;
                 suite::gates_keep_evidence_approvals_decisions_and_stops(&store).await;

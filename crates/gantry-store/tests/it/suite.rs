@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::{Digest, Verdict};
+use gantry_core::{Digest, Grant, Principal, Role, Scope, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
 use gantry_store::ledger::entry::GENESIS;
 use gantry_store::store::{
@@ -476,21 +476,27 @@ pub async fn the_ledger_chains_every_change(store: &dyn Store) {
 
 pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
     assert_eq!(store.token_count().await.unwrap(), 0);
+    let admin: Principal = "admin".parse().unwrap();
+    let ci: Principal = "service:ci".parse().unwrap();
     store
-        .create_token("admin", &"ab".repeat(32), None, &Audit::by("gantry"))
+        .create_token(
+            "admin",
+            &admin,
+            &"ab".repeat(32),
+            None,
+            &Audit::by("gantry"),
+        )
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .token_by_hash(&"ab".repeat(32))
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("admin")
-    );
+    let found = store
+        .token_by_hash(&"ab".repeat(32))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.name.as_str(), &found.principal), ("admin", &admin));
     assert_eq!(store.token_by_hash(&"cd".repeat(32)).await.unwrap(), None);
     let twice = store
-        .create_token("admin", &"ef".repeat(32), None, &Audit::by("gantry"))
+        .create_token("admin", &ci, &"ef".repeat(32), None, &Audit::by("gantry"))
         .await
         .unwrap_err();
     assert!(twice.to_string().contains("exists already"), "{twice}");
@@ -509,6 +515,7 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
     store
         .create_token(
             "ci",
+            &ci,
             &"cd".repeat(32),
             Some(std::time::Duration::from_millis(300)),
             &Audit::by("admin"),
@@ -520,8 +527,8 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
             .token_by_hash(&"cd".repeat(32))
             .await
             .unwrap()
-            .as_deref(),
-        Some("ci")
+            .map(|token| token.principal),
+        Some(ci.clone())
     );
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     assert_eq!(store.token_by_hash(&"cd".repeat(32)).await.unwrap(), None);
@@ -556,6 +563,68 @@ pub async fn tokens_are_kept_by_hash(store: &dyn Store) {
         (last.action.as_str(), last.actor.as_str()),
         ("token.revoked", "security")
     );
+}
+
+pub async fn grants_are_kept_once_and_revoked(store: &dyn Store) {
+    let alice: Principal = "alice".parse().unwrap();
+    let ci: Principal = "service:ci".parse().unwrap();
+    let grants = [
+        Grant {
+            principal: alice.clone(),
+            role: Role::Approver,
+            scope: Scope::Environment(name("payments"), name("prod")),
+        },
+        Grant {
+            principal: alice.clone(),
+            role: Role::Viewer,
+            scope: Scope::Server,
+        },
+        Grant {
+            principal: ci.clone(),
+            role: Role::Promoter,
+            scope: Scope::Project(name("payments")),
+        },
+    ];
+    for grant in &grants {
+        assert!(store.grant(grant, &Audit::by("admin")).await.unwrap());
+    }
+    let before = store.ledger_entries(0, usize::MAX).await.unwrap().len();
+    assert!(!store.grant(&grants[0], &Audit::by("admin")).await.unwrap());
+    assert_eq!(
+        store.ledger_entries(0, usize::MAX).await.unwrap().len(),
+        before,
+        "granting twice records nothing"
+    );
+    let of_alice = store.grants(Some(&alice)).await.unwrap();
+    assert_eq!(
+        of_alice.iter().map(|g| g.grant.clone()).collect::<Vec<_>>(),
+        [grants[1].clone(), grants[0].clone()],
+        "ordered by principal, then scope (the server first)"
+    );
+    assert_eq!(of_alice[0].granted_by, "admin");
+    assert_eq!(store.grants(None).await.unwrap().len(), 3);
+
+    store
+        .revoke_grant(&grants[0], &Audit::by("security"))
+        .await
+        .unwrap();
+    let last = store
+        .ledger_entries(0, usize::MAX)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str()),
+        ("access.revoked", "security")
+    );
+    assert_eq!(last.detail["environment"], "prod");
+    assert!(matches!(
+        store.revoke_grant(&grants[0], &Audit::by("security")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.grants(Some(&alice)).await.unwrap().len(), 1);
+    assert_eq!(store.grants(Some(&ci)).await.unwrap().len(), 1);
 }
 
 pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store) {

@@ -1,5 +1,6 @@
 //! One file per command; each turns its flags into settings and calls one library function.
 
+pub mod access;
 pub mod board;
 pub mod copy;
 pub mod gates;
@@ -33,6 +34,8 @@ impl std::fmt::Display for UsageError {
 pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
     match command {
         Command::Copy(args) => copy::run(args, printer).await,
+        Command::Access(args) => access::run(args, printer).await,
+        Command::Whoami(args) => access::whoami(args, printer).await,
         Command::Inspect(args) => inspect::run(args, printer).await,
         Command::Tag(args) => tag::run(args, printer).await,
         Command::Ledger(args) => ledger::run(args, printer).await,

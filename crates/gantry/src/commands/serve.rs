@@ -171,7 +171,7 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", settings.data.display()))?;
     let store = SqliteStore::open(&settings.data.join("gantry.db")).context("opening the store")?;
     let engine = Engine::start(Arc::new(store), args.registry.registries()?, projects).await?;
-    if let Some(token) = gantry_server::first_admin_token(&engine).await? {
+    if let Some(token) = gantry_server::bootstrap_access(&engine).await? {
         Printer::note(&format!(
             "first start: the admin API token is shown this once; keep it:\n  export GANTRY_TOKEN={token}"
         ));

@@ -20,10 +20,19 @@ pub struct TokenArgs {
 pub enum TokenCommand {
     /// Create an API token; it is printed this once and stored only as a hash.
     #[command(
-        after_help = "Example:\n  gantry token create ci-payments --expires 90d\n  export GANTRY_TOKEN=...   # in the CI system's secret store"
+        after_help = "A token acts for a user or a service account, which may do what its grants \
+say (gantry access --help).\n\nExample:\n  gantry token create payments-ci --service-account payments-ci --expires 90d\n  \
+gantry access grant promoter --to service:payments-ci --project payments --environment dev\n  \
+export GANTRY_TOKEN=...   # in the CI system's secret store"
     )]
     Create {
         name: String,
+        /// The user it acts for [default: the user named like the token].
+        #[arg(long, value_name = "NAME", conflicts_with = "service_account")]
+        user: Option<String>,
+        /// The service account it acts for, e.g. payments-ci.
+        #[arg(long, value_name = "NAME")]
+        service_account: Option<String>,
         /// How long it works: 30d, 12h, 90m (or ISO 8601, PT2H); without it, until revoked.
         #[arg(long, value_name = "DURATION")]
         expires: Option<String>,
@@ -37,10 +46,17 @@ pub enum TokenCommand {
 pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
     let client = args.server.client()?;
     match args.command {
-        TokenCommand::Create { name, expires } => {
+        TokenCommand::Create {
+            name,
+            user,
+            service_account,
+            expires,
+        } => {
+            let principal = user.or(service_account.map(|account| format!("service:{account}")));
             let created = client
                 .create_token(&CreateToken {
                     name,
+                    principal,
                     expires_in: expires,
                 })
                 .await?;
@@ -55,8 +71,8 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
         TokenCommand::List => {
             let tokens = client.tokens().await?;
             let mut text = format!(
-                "{:<24} {:<25} {:<12} {}\n",
-                "NAME", "CREATED", "BY", "STATE"
+                "{:<24} {:<24} {:<25} {:<12} {}\n",
+                "NAME", "FOR", "CREATED", "BY", "STATE"
             );
             for token in &tokens {
                 let state = match (&token.revoked_at, &token.expires_at) {
@@ -69,8 +85,8 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
                 };
                 let _ = writeln!(
                     text,
-                    "{:<24} {:<25} {:<12} {state}",
-                    token.name, token.created_at, token.created_by
+                    "{:<24} {:<24} {:<25} {:<12} {state}",
+                    token.name, token.principal, token.created_at, token.created_by
                 );
             }
             printer.result(&text, &serde_json::to_value(&tokens)?);

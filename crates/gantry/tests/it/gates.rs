@@ -561,6 +561,20 @@ async fn junit_evidence_passes_the_tests_gate() {
         .await
         .success()
         .json();
+    served
+        .run(&[
+            "access",
+            "grant",
+            "approver",
+            "--to",
+            "alice",
+            "--project",
+            "payments",
+            "--environment",
+            "prod",
+        ])
+        .await
+        .success();
     let approved = gantry_with_env(
         &[
             "approve",

@@ -605,6 +605,129 @@ async fn bad_server_configs_are_usage_errors_with_positions() {
         .fails_with(2, "--rate-limit -3 is not a number of requests per second");
 }
 
+/// Roles from the command line: a service account's token, a grant, `whoami`, the list,
+/// and a refusal that says what would do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_is_granted_listed_and_revoked() {
+    let registry = Registry::start().await;
+    let served = serve(&registry).await;
+    let created = served
+        .run(&[
+            "token",
+            "create",
+            "-o",
+            "json",
+            "payments-ci",
+            "--service-account",
+            "payments-ci",
+        ])
+        .await
+        .success()
+        .json();
+    let token = created["token"].as_str().unwrap().to_owned();
+    let as_ci = |args: &'static [&'static str]| {
+        let (url, token) = (served.url.clone(), token.clone());
+        async move {
+            gantry_with_env(
+                args,
+                &[
+                    ("GANTRY_URL", url.as_str()),
+                    ("GANTRY_TOKEN", token.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    as_ci(&["status", "--project", "payments"])
+        .await
+        .fails_with(
+            1,
+            "gantry access grant viewer --to service:payments-ci --project payments",
+        );
+    let text = as_ci(&["whoami"]).await.success().stdout.clone();
+    assert!(text.starts_with("service:payments-ci\nno grants"), "{text}");
+
+    let granted = served
+        .run(&[
+            "access",
+            "grant",
+            "promoter",
+            "--to",
+            "service:payments-ci",
+            "--project",
+            "payments",
+            "--environment",
+            "dev",
+        ])
+        .await
+        .success()
+        .stdout
+        .clone();
+    assert_eq!(
+        granted,
+        "service:payments-ci is promoter over payments/dev\n"
+    );
+    as_ci(&["status", "--project", "payments"]).await.success();
+    let me = as_ci(&["whoami", "-o", "json"]).await.success().json();
+    assert_eq!(me["grants"][0]["role"], "promoter", "{me}");
+    let listed = served
+        .run(&["access", "list"])
+        .await
+        .success()
+        .stdout
+        .clone();
+    assert!(
+        listed.lines().any(|l| l.starts_with("service:payments-ci")
+            && l.contains("promoter")
+            && l.contains("payments/dev")
+            && l.ends_with("by admin")),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("admin") && l.contains("server")),
+        "{listed}"
+    );
+    // Only admins give roles; mistakes name the field and exit non-zero.
+    as_ci(&["access", "grant", "admin", "--to", "service:payments-ci"])
+        .await
+        .fails_with(1, "needs the admin role");
+    served
+        .run(&["access", "grant", "boss", "--to", "bob"])
+        .await
+        .fails_with(1, "unknown role \"boss\"");
+    served
+        .run(&[
+            "access",
+            "grant",
+            "viewer",
+            "--to",
+            "bob",
+            "--environment",
+            "prod",
+        ])
+        .await
+        .fails_with(2, "the following required arguments were not provided");
+    served
+        .run(&[
+            "access",
+            "revoke",
+            "promoter",
+            "--to",
+            "service:payments-ci",
+            "--project",
+            "payments",
+            "--environment",
+            "dev",
+        ])
+        .await
+        .success();
+    as_ci(&["status", "--project", "payments"])
+        .await
+        .fails_with(1, "needs the viewer role");
+}
+
 /// Tokens expire and can be revoked; the list shows which, never a secret.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_expire_and_can_be_revoked() {
@@ -614,7 +737,7 @@ async fn tokens_expire_and_can_be_revoked() {
         let url = served.url.clone();
         async move {
             gantry_with_env(
-                &["token", "list", "-o", "json"],
+                &["whoami", "-o", "json"],
                 &[
                     ("GANTRY_URL", url.as_str()),
                     ("GANTRY_TOKEN", token.as_str()),
@@ -639,7 +762,16 @@ async fn tokens_expire_and_can_be_revoked() {
         .success()
         .json();
     let lasting = lasting["token"].as_str().unwrap().to_owned();
-    let listed = as_token(short.clone()).await.success().json();
+    let me = as_token(short.clone()).await.success().json();
+    assert_eq!(
+        me["principal"], "ci",
+        "a token acts for the user named like it: {me}"
+    );
+    let listed = served
+        .run(&["token", "list", "-o", "json"])
+        .await
+        .success()
+        .json();
     let names: Vec<(&str, bool)> = listed
         .as_array()
         .unwrap()

@@ -1,0 +1,287 @@
+//! Tokens and grants: who can call, and what they may do.
+
+use std::collections::BTreeMap;
+
+use gantry_core::{Grant, Name, Principal, Scope};
+use rusqlite::{OptionalExtension as _, Row, Transaction, params};
+use serde_json::json;
+
+use super::{Draft, all_rows, append, database, parse};
+use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
+use crate::time;
+
+const TOKEN_COLUMNS: &str =
+    "name, principal, created_at, created_by, expires_at, revoked_at, revoked_by";
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 7]> {
+    Ok([
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+        row.get(5)?,
+        row.get(6)?,
+    ])
+}
+
+fn token_record(values: [Option<String>; 7]) -> Result<TokenRecord> {
+    let [
+        name,
+        principal,
+        created_at,
+        created_by,
+        expires_at,
+        revoked_at,
+        revoked_by,
+    ] = values;
+    let required = |value: Option<String>, what: &str| {
+        value.ok_or_else(|| StoreError::Corrupt(format!("token without {what}")))
+    };
+    Ok(TokenRecord {
+        principal: parse("token principal", &required(principal, "principal")?)?,
+        name: required(name, "name")?,
+        created_at: required(created_at, "created_at")?,
+        created_by: required(created_by, "created_by")?,
+        expires_at,
+        revoked_at,
+        revoked_by,
+    })
+}
+
+/// The ledger entry of a change to tokens or grants: server-wide, no release.
+fn record(
+    transaction: &Transaction<'_>,
+    audit: &Audit,
+    action: &str,
+    detail: serde_json::Value,
+) -> Result<()> {
+    append(
+        transaction,
+        Draft {
+            audit,
+            action,
+            project: "",
+            environment: None,
+            release: None,
+            digests: BTreeMap::new(),
+            reason: None,
+            detail,
+        },
+    )
+    .map(drop)
+}
+
+pub(super) fn create_token(
+    transaction: &Transaction<'_>,
+    name: &str,
+    principal: &Principal,
+    hash: &str,
+    expires_at: Option<&str>,
+    audit: &Audit,
+) -> Result<()> {
+    let taken: bool = transaction
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM tokens WHERE name = ?1)",
+            [name],
+            |row| row.get(0),
+        )
+        .map_err(database)?;
+    if taken {
+        return Err(StoreError::Conflict(format!(
+            "a token named {name:?} exists already"
+        )));
+    }
+    transaction
+        .execute(
+            "INSERT INTO tokens (name, principal, hash, created_at, created_by, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                name,
+                principal.to_string(),
+                hash,
+                time::now(),
+                audit.actor,
+                expires_at
+            ],
+        )
+        .map_err(database)?;
+    record(
+        transaction,
+        audit,
+        "token.created",
+        json!({"token": name, "principal": principal.to_string()}),
+    )
+}
+
+pub(super) fn token_by_hash(
+    transaction: &Transaction<'_>,
+    hash: &str,
+) -> Result<Option<TokenRecord>> {
+    transaction
+        .query_row(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens WHERE hash = ?1 AND revoked_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > ?2)"
+            ),
+            [hash, &time::now()],
+            token_row,
+        )
+        .optional()
+        .map_err(database)?
+        .map(token_record)
+        .transpose()
+}
+
+pub(super) fn revoke_token(transaction: &Transaction<'_>, name: &str, audit: &Audit) -> Result<()> {
+    let revoked: Option<Option<String>> = transaction
+        .query_row(
+            "SELECT revoked_at FROM tokens WHERE name = ?1",
+            [name],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(database)?;
+    match revoked {
+        None => return Err(StoreError::NotFound(format!("token {name:?}"))),
+        Some(Some(at)) => {
+            return Err(StoreError::Conflict(format!(
+                "token {name:?} was revoked at {at}"
+            )));
+        }
+        Some(None) => {}
+    }
+    transaction
+        .execute(
+            "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE name = ?1",
+            params![name, time::now(), audit.actor],
+        )
+        .map_err(database)?;
+    record(transaction, audit, "token.revoked", json!({"name": name}))
+}
+
+pub(super) fn tokens(transaction: &Transaction<'_>) -> Result<Vec<TokenRecord>> {
+    all_rows(
+        transaction,
+        &format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY name"),
+        [],
+        token_row,
+    )?
+    .into_iter()
+    .map(token_record)
+    .collect()
+}
+
+/// A scope as its two stored columns; '' stands for "all".
+fn scope_columns(scope: &Scope) -> (&str, &str) {
+    (
+        scope.project().map_or("", Name::as_str),
+        scope.environment().map_or("", Name::as_str),
+    )
+}
+
+fn grant_detail(grant: &Grant) -> serde_json::Value {
+    let (project, environment) = scope_columns(&grant.scope);
+    json!({
+        "principal": grant.principal.to_string(),
+        "role": grant.role.as_str(),
+        "project": project,
+        "environment": environment,
+    })
+}
+
+pub(super) fn grant(transaction: &Transaction<'_>, grant: &Grant, audit: &Audit) -> Result<bool> {
+    let (project, environment) = scope_columns(&grant.scope);
+    let inserted = transaction
+        .execute(
+            "INSERT INTO grants (principal, role, project, environment, granted_by, granted_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                grant.principal.to_string(),
+                grant.role.as_str(),
+                project,
+                environment,
+                audit.actor,
+                time::now()
+            ],
+        )
+        .map_err(database)?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    record(transaction, audit, "access.granted", grant_detail(grant))?;
+    Ok(true)
+}
+
+pub(super) fn revoke_grant(
+    transaction: &Transaction<'_>,
+    grant: &Grant,
+    audit: &Audit,
+) -> Result<()> {
+    let (project, environment) = scope_columns(&grant.scope);
+    let deleted = transaction
+        .execute(
+            "DELETE FROM grants WHERE principal = ?1 AND role = ?2 AND project = ?3 AND environment = ?4",
+            params![grant.principal.to_string(), grant.role.as_str(), project, environment],
+        )
+        .map_err(database)?;
+    if deleted == 0 {
+        return Err(StoreError::NotFound(format!(
+            "a grant of {} to {} over {}",
+            grant.role, grant.principal, grant.scope
+        )));
+    }
+    record(transaction, audit, "access.revoked", grant_detail(grant))
+}
+
+pub(super) fn grants(
+    transaction: &Transaction<'_>,
+    principal: Option<&Principal>,
+) -> Result<Vec<GrantRecord>> {
+    let rows = all_rows(
+        transaction,
+        "SELECT principal, role, project, environment, granted_by, granted_at FROM grants \
+         WHERE ?1 IS NULL OR principal = ?1 ORDER BY principal, project, environment, role",
+        [principal.map(ToString::to_string)],
+        |row| {
+            Ok([
+                row.get::<_, String>(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+                row.get(5)?,
+            ])
+        },
+    )?;
+    rows.into_iter()
+        .map(
+            |[
+                principal,
+                role,
+                project,
+                environment,
+                granted_by,
+                granted_at,
+            ]| {
+                let scope = match (project.as_str(), environment.as_str()) {
+                    ("", _) => Scope::Server,
+                    (project, "") => Scope::Project(parse("grant project", project)?),
+                    (project, environment) => Scope::Environment(
+                        parse("grant project", project)?,
+                        parse("grant environment", environment)?,
+                    ),
+                };
+                Ok(GrantRecord {
+                    grant: Grant {
+                        principal: parse("grant principal", &principal)?,
+                        role: parse("grant role", &role)?,
+                        scope,
+                    },
+                    granted_by,
+                    granted_at,
+                })
+            },
+        )
+        .collect()
+}
