@@ -490,7 +490,7 @@ impl Engine {
     }
 
     /// An environment of `project`, or the refusal that names it unknown.
-    pub(crate) fn environment_of<'p>(
+    pub fn environment_of<'p>(
         project: &'p Project,
         environment: &str,
     ) -> Result<&'p Environment, EngineError> {
