@@ -10,9 +10,12 @@ use axum::response::Response;
 use gantry_core::{Action, Grant, Name, Principal, Scope};
 use sha2::Digest as _;
 
+use axum::http::StatusCode;
+
 use crate::AppState;
 use crate::error::ApiError;
 use crate::limits::{address_key, too_many};
+use crate::oidc;
 
 /// Who a request comes from, and what they may do.
 #[derive(Debug, Clone)]
@@ -111,6 +114,15 @@ pub fn hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
+/// A 401, counted against the address it comes from so guessing tokens is as slow as the
+/// rate limit.
+fn refuse(state: &AppState, request: &Request, reason: &str) -> Result<Response, ApiError> {
+    if let Err(wait) = state.limiter.take(&address_key(request)) {
+        return Ok(too_many(wait));
+    }
+    Err(ApiError::unauthorized(reason))
+}
+
 /// Lets a request through only with a known bearer token, and tells handlers who it is.
 pub async fn require_token(
     State(state): State<AppState>,
@@ -122,29 +134,51 @@ pub async fn require_token(
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
-    let found = match token {
-        Some(token) => {
-            state
-                .engine
-                .store()
-                .token_by_hash(&hash(token.trim()))
-                .await?
+    let principal = match (token.map(str::trim), &state.oidc) {
+        (Some(token), Some(verifier)) if oidc::Verifier::looks_like_jwt(token) => {
+            match verifier.verify(token).await {
+                Ok(identity) => {
+                    tracing::info!(
+                        issuer = %identity.issuer,
+                        subject = %identity.subject,
+                        account = %identity.service_account,
+                        "an OIDC ID token"
+                    );
+                    Some(Principal::Service(identity.service_account))
+                }
+                // The issuer's keys could not be had: the caller is not to blame.
+                Err(error @ oidc::OidcError::JwksFetch { .. }) => {
+                    tracing::warn!(%error, "cannot check an OIDC ID token");
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "oidc_unavailable",
+                        "the ID token's issuer keys cannot be fetched now; try again later",
+                        None,
+                    ));
+                }
+                Err(error) => return refuse(&state, &request, &error.to_string()),
+            }
         }
-        None => None,
+        (Some(token), _) => state
+            .engine
+            .store()
+            .token_by_hash(&hash(token))
+            .await?
+            .map(|found| found.principal),
+        (None, _) => None,
     };
-    let Some(found) = found else {
-        // Failed attempts count against the address they come from, so guessing
-        // tokens is as slow as the rate limit.
-        if let Err(wait) = state.limiter.take(&address_key(&request)) {
-            return Ok(too_many(wait));
-        }
-        return Err(ApiError::unauthorized(if token.is_some() {
-            "the token is not valid"
-        } else {
-            "send a token: Authorization: Bearer <token> (gantry token create makes one)"
-        }));
+    let Some(principal) = principal else {
+        return refuse(
+            &state,
+            &request,
+            if token.is_some() {
+                "the token is not valid"
+            } else {
+                "send a token: Authorization: Bearer <token> (gantry token create makes one)"
+            },
+        );
     };
-    let caller = caller(&state, found.principal).await?;
+    let caller = caller(&state, principal).await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod gates;
 mod limits;
+pub mod oidc;
 mod routes;
 
 use std::future::Future;
@@ -33,6 +34,8 @@ pub struct AppState {
     /// Signs ledger checkpoints.
     pub ledger_key: Arc<SigningKey>,
     pub limiter: Arc<RateLimiter>,
+    /// Verifies OIDC ID tokens sent as bearer tokens, when issuers are configured.
+    pub oidc: Option<oidc::Verifier>,
 }
 
 /// How a server protects itself and stops.
@@ -43,6 +46,8 @@ pub struct ServerOptions {
     /// How long a stopping server waits for running promotions to finish; those still
     /// running after it resume at the next start.
     pub shutdown_grace: Duration,
+    /// Accepts OIDC ID tokens (a CI job's) from these issuers as service accounts.
+    pub oidc: Option<oidc::Verifier>,
 }
 
 impl Default for ServerOptions {
@@ -50,6 +55,7 @@ impl Default for ServerOptions {
         ServerOptions {
             rate_limit: Some(RateLimit::default()),
             shutdown_grace: Duration::from_secs(30),
+            oidc: None,
         }
     }
 }
@@ -92,6 +98,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         engine,
         ledger_key: Arc::new(ledger_key),
         limiter: Arc::new(RateLimiter::new(options.rate_limit)),
+        oidc: options.oidc.clone(),
     };
     let api = Router::new()
         .route("/projects/{project}/releases", post(routes::create_release))

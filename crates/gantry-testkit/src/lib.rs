@@ -21,6 +21,7 @@
 
 mod image;
 mod layout;
+mod oidc;
 mod prometheus;
 mod proxy;
 mod push;
@@ -36,6 +37,7 @@ pub use image::{
     sha256_digest,
 };
 pub use layout::Layout;
+pub use oidc::OidcIssuer;
 pub use prometheus::{Exporter, Prometheus};
 pub use proxy::{Fault, FaultAction, FaultProxy};
 pub use push::Pusher;

@@ -19,11 +19,19 @@ use crate::registry_args::RegistryArgs;
 The first start creates an `admin` API token and prints it once on stderr. Stop with Ctrl-C \
 or SIGTERM: the server stops taking requests, answers those in flight, starts no promotion and \
 waits up to --shutdown-grace for running ones; any still running resume when it starts again.\n\n\
-Every request gets an id (X-Request-Id, kept when the client sends one) that the logs carry."
+Every request gets an id (X-Request-Id, kept when the client sends one) that the logs carry.\n\n\
+CI jobs can sign in with their OIDC ID token instead of a stored Gantry token; in --config:\n  \
+oidc:\n    \
+- issuer: https://token.actions.githubusercontent.com\n      \
+audience: https://gantry.example.com\n      \
+jwks: https://token.actions.githubusercontent.com/.well-known/jwks   # or a file\n      \
+accounts:\n        \
+- {service_account: payments-ci, claims: {repository: acme/payments, ref: refs/heads/main}}\n\
+The first rule whose claims all match (`*` matches any run) names the service account; its grants decide."
 )]
 pub struct ServeArgs {
-    /// A YAML file with `listen`, `data` and `projects` (paths relative to the file);
-    /// flags and environment variables override it.
+    /// A YAML file with `listen`, `data`, `projects` (paths relative to the file) and
+    /// `oidc` issuers; flags and environment variables override it.
     #[arg(long, value_name = "FILE", env = "GANTRY_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
     /// A project file (YAML). Repeat for several projects.
@@ -73,6 +81,9 @@ struct ServeFile {
     data: Option<String>,
     #[serde(default)]
     projects: Vec<String>,
+    /// Issuers whose OIDC ID tokens act as service accounts.
+    #[serde(default)]
+    oidc: Vec<gantry_server::oidc::IssuerSettings>,
 }
 
 /// The settings of one `gantry serve`: flags (and their environment variables) over the
@@ -141,6 +152,15 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
             burst: (args.rate_limit * 2.0).max(1.0),
         }),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        oidc: oidc(file.oidc, &base).map_err(|e| {
+            UsageError(format!(
+                "{}: {e}",
+                args.config
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ))
+        })?,
     };
     Ok(ServeSettings {
         projects,
@@ -148,6 +168,24 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
         listen,
         options,
     })
+}
+
+/// The OIDC verifier for the configured issuers, if any; a JWKS file named relative to
+/// the config file is found beside it.
+fn oidc(
+    mut issuers: Vec<gantry_server::oidc::IssuerSettings>,
+    base: &std::path::Path,
+) -> Result<Option<gantry_server::oidc::Verifier>, gantry_server::oidc::OidcConfigError> {
+    if issuers.is_empty() {
+        return Ok(None);
+    }
+    for issuer in &mut issuers {
+        let is_url = issuer.jwks.starts_with("https://") || issuer.jwks.starts_with("http://");
+        if !is_url && std::path::Path::new(&issuer.jwks).is_relative() {
+            issuer.jwks = base.join(&issuer.jwks).display().to_string();
+        }
+    }
+    gantry_server::oidc::Verifier::new(issuers).map(Some)
 }
 
 pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {

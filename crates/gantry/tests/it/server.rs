@@ -6,7 +6,7 @@ use std::process::Stdio;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::support::{Outcome, gantry_with_env};
+use crate::support::{Outcome, gantry, gantry_with_env};
 
 /// A `gantry serve` process; other modules start one with [`serve_dir`].
 pub(crate) struct Served {
@@ -57,12 +57,15 @@ async fn spawn_serve(
     dir: &std::path::Path,
     first_start: bool,
 ) -> (tokio::process::Child, String, Option<String>) {
-    // Everything through the config file; paths in it are relative to it.
-    std::fs::write(
-        dir.join("gantry.yaml"),
-        "listen: 127.0.0.1:0\ndata: data\nprojects: [payments.yaml]\n",
-    )
-    .unwrap();
+    // Everything through the config file; paths in it are relative to it. A test may
+    // have written its own.
+    if !dir.join("gantry.yaml").exists() {
+        std::fs::write(
+            dir.join("gantry.yaml"),
+            "listen: 127.0.0.1:0\ndata: data\nprojects: [payments.yaml]\n",
+        )
+        .unwrap();
+    }
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .args(["serve", "--config"])
         .arg(dir.join("gantry.yaml"))
@@ -726,6 +729,131 @@ async fn access_is_granted_listed_and_revoked() {
     as_ci(&["status", "--project", "payments"])
         .await
         .fails_with(1, "needs the viewer role");
+}
+
+/// A CI job signs in with its OIDC ID token: the configured issuer's JWKS file checks
+/// it, a claim rule names the service account, and that account's grants decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_id_tokens_act_as_service_accounts() {
+    let registry = Registry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    project_file(dir.path(), &registry.host(), &registry.host());
+    let issuer = gantry_testkit::OidcIssuer::new("https://token.actions.githubusercontent.com");
+    std::fs::write(dir.path().join("jwks.json"), issuer.jwks()).unwrap();
+    std::fs::write(
+        dir.path().join("gantry.yaml"),
+        "listen: 127.0.0.1:0
+data: data
+projects: [payments.yaml]
+oidc:
+  - issuer: https://token.actions.githubusercontent.com
+    audience: https://gantry.test
+    jwks: jwks.json
+    accounts:
+      - {service_account: payments-release, claims: {repository: acme/payments, ref: refs/heads/main}}
+      - {service_account: payments-ci, claims: {repository: acme/payments}}
+",
+    )
+    .unwrap();
+    let served = serve_dir(dir).await;
+    let job = |repository: &str, git_ref: &str| {
+        issuer.token(
+            "https://gantry.test",
+            &serde_json::json!({
+                "sub": format!("repo:{repository}:ref:{git_ref}"),
+                "repository": repository,
+                "ref": git_ref,
+            }),
+        )
+    };
+    let as_job = |token: String, args: &'static [&'static str]| {
+        let url = served.url.clone();
+        async move {
+            gantry_with_env(
+                args,
+                &[
+                    ("GANTRY_URL", url.as_str()),
+                    ("GANTRY_TOKEN", token.as_str()),
+                ],
+            )
+            .await
+        }
+    };
+    let main = job("acme/payments", "refs/heads/main");
+    let me = as_job(main.clone(), &["whoami", "-o", "json"])
+        .await
+        .success()
+        .json();
+    assert_eq!(me["principal"], "service:payments-release", "{me}");
+    let branch = job("acme/payments", "refs/heads/fix");
+    let me = as_job(branch, &["whoami", "-o", "json"])
+        .await
+        .success()
+        .json();
+    assert_eq!(
+        me["principal"], "service:payments-ci",
+        "the next rule: {me}"
+    );
+
+    as_job(main.clone(), &["status", "--project", "payments"])
+        .await
+        .fails_with(1, "needs the viewer role");
+    served
+        .run(&[
+            "access",
+            "grant",
+            "promoter",
+            "--to",
+            "service:payments-release",
+            "--project",
+            "payments",
+        ])
+        .await
+        .success();
+    as_job(main, &["status", "--project", "payments"])
+        .await
+        .success();
+
+    // Tokens the rules or the keys do not vouch for are turned away with the reason.
+    let stranger = job("evil/payments", "refs/heads/main");
+    as_job(stranger, &["whoami"])
+        .await
+        .fails_with(1, "no account rule");
+    let other = gantry_testkit::OidcIssuer::new("https://token.actions.githubusercontent.com");
+    let forged = other.token(
+        "https://gantry.test",
+        &serde_json::json!({"repository": "acme/payments", "ref": "refs/heads/main"}),
+    );
+    as_job(forged, &["whoami"]).await.fails_with(1, "signature");
+    let elsewhere = issuer.token(
+        "https://other.service",
+        &serde_json::json!({"repository": "acme/payments"}),
+    );
+    as_job(elsewhere, &["whoami"])
+        .await
+        .fails_with(1, "audience");
+}
+
+/// A config whose OIDC settings cannot work is refused at start, naming the setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_oidc_settings_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    project_file(dir.path(), "127.0.0.1:5000", "127.0.0.1:5000");
+    std::fs::write(
+        dir.path().join("gantry.yaml"),
+        "projects: [payments.yaml]
+oidc:
+  - issuer: https://ci.example
+    audience: gantry
+    jwks: missing.json
+    accounts: [{service_account: ci, claims: {sub: x}}]
+",
+    )
+    .unwrap();
+    let config = dir.path().join("gantry.yaml");
+    gantry(&["serve", "--config", config.to_str().unwrap()])
+        .await
+        .fails_with(2, "oidc[0].jwks");
 }
 
 /// Tokens expire and can be revoked; the list shows which, never a secret.
