@@ -3,4 +3,5 @@
 pub mod ledger;
 pub mod sqlite;
 pub mod store;
+mod stored;
 pub mod time;
