@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_token_lifetimes.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_one_running_promotion.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

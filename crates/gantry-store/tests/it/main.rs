@@ -91,3 +91,22 @@ fn sqlite_refuses_ledger_updates_and_deletes() {
     let delete = connection.execute("DELETE FROM ledger", []).unwrap_err();
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
+
+/// Belt and braces under the store's own check: the database refuses a second running
+/// promotion in one environment.
+#[tokio::test]
+async fn sqlite_refuses_two_running_promotions_in_one_environment() {
+    let (store, dir) = sqlite();
+    suite::one_running_one_queued(&store).await;
+    let connection = rusqlite::Connection::open(dir.path().join("gantry.db")).unwrap();
+    let error = connection
+        .execute(
+            "UPDATE promotions SET state = 'running' WHERE state = 'queued'",
+            [],
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("UNIQUE constraint failed"),
+        "{error}"
+    );
+}

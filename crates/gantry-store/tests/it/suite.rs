@@ -364,6 +364,23 @@ pub async fn pointers_move_only_by_compare_and_swap(store: &dyn Store) {
     );
 }
 
+/// Leaves `dev` with one promotion running and one queued, for the backends' own tests of
+/// what their databases refuse.
+pub async fn one_running_one_queued(store: &dyn Store) {
+    let release = setup(store).await;
+    for actor in ["alice", "bob"] {
+        store
+            .enqueue(promote(&release, "dev", None), &Audit::by(actor))
+            .await
+            .unwrap();
+    }
+    store
+        .start_next(&name("payments"), &name("dev"))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
 pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
     let release = setup(store).await;
     let (project, prod) = (name("payments"), name("prod"));
