@@ -1,6 +1,7 @@
-//! The store suite: every backend must pass the same stories. Today `SQLite` (a file in a
-//! temp dir); `PostgreSQL` joins by adding its `open` here.
+//! The store suite: every backend must pass the same stories, `SQLite` (a file in a temp
+//! dir) and `PostgreSQL` (a throwaway database on the server `GANTRY_TEST_POSTGRES` names).
 
+mod postgres;
 mod suite;
 
 use gantry_store::sqlite::SqliteStore;
@@ -69,6 +70,7 @@ macro_rules! backend_suite {
 }
 
 backend_suite!(on_sqlite, sqlite());
+backend_suite!(on_postgres, postgres::postgres().await);
 
 /// The database itself refuses to change the ledger, whoever asks.
 #[test]
