@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Gantry's tests, quickstart and benchmarks use, if missing:
-# the Distribution registry, skopeo, htpasswd (apache2-utils), GNU time and Prometheus
-# (the metric-gate tests run a real one).
+# the Distribution registry, skopeo, htpasswd (apache2-utils), GNU time, Prometheus
+# (the metric-gate tests run a real one) and PostgreSQL (the store suite runs on it;
+# scripts/test.sh starts a throwaway cluster when no server is at hand).
 set -euo pipefail
 
 need=()
@@ -11,6 +12,7 @@ command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 [ -x /usr/bin/time ] || need+=(time)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}" >&2

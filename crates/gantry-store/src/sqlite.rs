@@ -10,12 +10,13 @@ use gantry_core::{Digest, Grant, Name, Principal, PromotionState, ReleaseId};
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
-use crate::ledger::entry::{Entry, GENESIS};
+use crate::ledger::entry::Entry;
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
     GrantRecord, Hold, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
     Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
 };
+use crate::stored::{Draft, labels, labels_json, ledger_entry, ledger_row, parse, release_id};
 use crate::time;
 
 mod access;
@@ -29,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../migrations/sqlite/0004_token_lifetimes.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_one_running_promotion.sql"),
     ),
     (6, include_str!("../migrations/sqlite/0006_access.sql")),
 ];
@@ -124,18 +129,6 @@ fn migrate(connection: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// What a ledger entry says, before it gets its place in the chain.
-struct Draft<'a> {
-    audit: &'a Audit,
-    action: &'a str,
-    project: &'a str,
-    environment: Option<&'a str>,
-    release: Option<&'a ReleaseId>,
-    digests: BTreeMap<String, String>,
-    reason: Option<String>,
-    detail: serde_json::Value,
-}
-
 /// Appends an entry after the current last one, inside the caller's transaction.
 fn append(transaction: &Transaction<'_>, draft: Draft<'_>) -> Result<Entry> {
     let last: Option<(u64, String)> = transaction
@@ -146,28 +139,12 @@ fn append(transaction: &Transaction<'_>, draft: Draft<'_>) -> Result<Entry> {
         )
         .optional()
         .map_err(database)?;
-    let (sequence, previous) = match last {
-        Some((sequence, hash)) => (sequence + 1, hash),
-        None => (1, hex::encode(GENESIS)),
-    };
-    let entry = Entry {
-        sequence,
-        time: time::now(),
-        actor: draft.audit.actor.clone(),
-        action: draft.action.to_owned(),
-        project: draft.project.to_owned(),
-        environment: draft.environment.map(str::to_owned),
-        release: draft.release.map(|r| r.digest().to_string()),
-        digests: draft.digests,
-        reason: draft.reason.or_else(|| draft.audit.reason.clone()),
-        detail: draft.detail,
-        previous,
-    };
-    let canonical = String::from_utf8(entry.canonical_bytes()).expect("canonical JSON is UTF-8");
+    let entry = draft.after(last);
+    let (hash, canonical) = ledger_row(&entry);
     transaction
         .execute(
             "INSERT INTO ledger (sequence, hash, entry) VALUES (?1, ?2, ?3)",
-            params![sequence, hex::encode(entry.hash()), canonical],
+            params![entry.sequence, hash, canonical],
         )
         .map_err(database)?;
     Ok(entry)
@@ -186,26 +163,6 @@ fn all_rows<T>(
         .map_err(database)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(database)
-}
-
-fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T>
-where
-    T::Err: std::fmt::Display,
-{
-    text.parse()
-        .map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
-}
-
-fn release_id(text: &str) -> Result<ReleaseId> {
-    parse("release id", text).map(ReleaseId::from_digest)
-}
-
-fn labels(text: &str) -> Result<BTreeMap<String, String>> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("labels {text:?}: {e}")))
-}
-
-fn labels_json(labels: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(labels).expect("a string map is JSON")
 }
 
 fn load_release(transaction: &Transaction<'_>, id: &str) -> Result<Option<ReleaseRecord>> {
@@ -1123,13 +1080,7 @@ impl Store for SqliteStore {
                 .map_err(database)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(database)?;
-            texts
-                .iter()
-                .map(|text| {
-                    serde_json::from_str(text)
-                        .map_err(|e| StoreError::Corrupt(format!("ledger entry: {e}")))
-                })
-                .collect()
+            texts.iter().map(|text| ledger_entry(text)).collect()
         })
         .await
     }

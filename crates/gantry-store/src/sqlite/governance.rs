@@ -7,11 +7,12 @@ use gantry_core::{Digest, Name, ReleaseId, Verdict};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
-use super::{Draft, all_rows, append, database, parse, release_id};
+use super::{all_rows, append, database};
 use crate::store::{
     ApprovalRecord, Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence,
     NewRefusal, Result, StopRecord, StoreError,
 };
+use crate::stored::{Draft, parse, release_id};
 use crate::time;
 
 const EVIDENCE_COLUMNS: &str = "id, project, release_id, component, kind, digest, length(raw), summary, source, added_by, added_at";

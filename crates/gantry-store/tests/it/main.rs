@@ -1,6 +1,7 @@
-//! The store suite: every backend must pass the same stories. Today `SQLite` (a file in a
-//! temp dir); `PostgreSQL` joins by adding its `open` here.
+//! The store suite: every backend must pass the same stories, `SQLite` (a file in a temp
+//! dir) and `PostgreSQL` (a throwaway database on the server `GANTRY_TEST_POSTGRES` names).
 
+mod postgres;
 mod suite;
 
 use gantry_store::sqlite::SqliteStore;
@@ -75,6 +76,7 @@ macro_rules! backend_suite {
 }
 
 backend_suite!(on_sqlite, sqlite());
+backend_suite!(on_postgres, postgres::postgres().await);
 
 /// The database itself refuses to change the ledger, whoever asks.
 #[test]
@@ -96,4 +98,23 @@ fn sqlite_refuses_ledger_updates_and_deletes() {
     assert!(update.to_string().contains("append-only"), "{update}");
     let delete = connection.execute("DELETE FROM ledger", []).unwrap_err();
     assert!(delete.to_string().contains("append-only"), "{delete}");
+}
+
+/// Belt and braces under the store's own check: the database refuses a second running
+/// promotion in one environment.
+#[tokio::test]
+async fn sqlite_refuses_two_running_promotions_in_one_environment() {
+    let (store, dir) = sqlite();
+    suite::one_running_one_queued(&store).await;
+    let connection = rusqlite::Connection::open(dir.path().join("gantry.db")).unwrap();
+    let error = connection
+        .execute(
+            "UPDATE promotions SET state = 'running' WHERE state = 'queued'",
+            [],
+        )
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("UNIQUE constraint failed"),
+        "{error}"
+    );
 }

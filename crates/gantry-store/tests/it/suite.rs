@@ -1,6 +1,7 @@
 //! Stories every `Store` backend must tell the same way.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use gantry_core::{Digest, Grant, Principal, Role, Scope, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
@@ -362,6 +363,23 @@ pub async fn pointers_move_only_by_compare_and_swap(store: &dyn Store) {
         store.promotion(first.id).await.unwrap().unwrap().state,
         PromotionState::Running
     );
+}
+
+/// Leaves `dev` with one promotion running and one queued, for the backends' own tests of
+/// what their databases refuse.
+pub async fn one_running_one_queued(store: &dyn Store) {
+    let release = setup(store).await;
+    for actor in ["alice", "bob"] {
+        store
+            .enqueue(promote(&release, "dev", None), &Audit::by(actor))
+            .await
+            .unwrap();
+    }
+    store
+        .start_next(&name("payments"), &name("dev"))
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
@@ -894,4 +912,132 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
             "signature.refused"
         ]
     );
+}
+
+/// Runs the queue of an environment until it is empty or another runner holds it,
+/// finishing each promotion as a runner would.
+async fn run_queue(store: &dyn Store, project: &Name, environment: &Name) {
+    while let Some(running) = store.start_next(project, environment).await.unwrap() {
+        // Only the runner of the one running promotion moves the pointer, so the version
+        // read now is still the version at `finish`.
+        let version = store
+            .environments(project)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|e| &e.name == environment)
+            .map(|e| e.version)
+            .unwrap();
+        store
+            .finish(
+                running.id,
+                Outcome::Succeeded {
+                    expected_version: version,
+                },
+                &Audit::by("runner"),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Two replicas on one database, each queueing and running 50 promotions at the same
+/// time: every call succeeds, the ledger stays one verifiable chain, and no environment
+/// ever has two promotions running.
+pub async fn replicas_keep_one_chain(replicas: [Arc<dyn Store>; 2]) {
+    const ROUNDS: usize = 50;
+    let project = name("payments");
+    let releases = [
+        setup(&*replicas[0]).await,
+        replicas[1]
+            .create_release(release_b(), &Audit::by("ci"))
+            .await
+            .unwrap()
+            .0
+            .id,
+    ];
+    let mut tasks = tokio::task::JoinSet::new();
+    for (replica, store) in replicas.iter().enumerate() {
+        let (store, releases, project) = (Arc::clone(store), releases.clone(), project.clone());
+        tasks.spawn(async move {
+            for round in 0..ROUNDS {
+                let environment = name(["dev", "prod"][round % 2]);
+                let release = &releases[(round / 2 + replica) % 2];
+                store
+                    .enqueue(
+                        promote(release, environment.as_str(), None),
+                        &Audit::by(format!("replica-{replica}")),
+                    )
+                    .await
+                    .unwrap();
+                run_queue(&*store, &project, &environment).await;
+            }
+        });
+    }
+    while let Some(finished) = tasks.join_next().await {
+        finished.unwrap();
+    }
+    for environment in ["dev", "prod"] {
+        run_queue(&*replicas[0], &project, &name(environment)).await;
+    }
+
+    for state in [PromotionState::Queued, PromotionState::Running] {
+        assert_eq!(
+            store_promotions_in_state(&*replicas[1], state).await,
+            0,
+            "none left {state}"
+        );
+    }
+    let entries = replicas[1].ledger_entries(0, usize::MAX).await.unwrap();
+    gantry_store::ledger::export::verify_chain(&entries).unwrap();
+    assert!(
+        entries
+            .iter()
+            .zip(1..)
+            .all(|(entry, sequence)| entry.sequence == sequence),
+        "one chain, no gaps"
+    );
+    let queued_by = |actor: &str| {
+        entries
+            .iter()
+            .filter(|e| e.action == "promotion.queued" && e.actor == actor)
+            .count()
+    };
+    assert_eq!(
+        (queued_by("replica-0"), queued_by("replica-1")),
+        (ROUNDS, ROUNDS)
+    );
+    // Replay the ledger: a promotion starts only where none is running.
+    let mut running: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in &entries {
+        let (Some(environment), Some(promotion)) =
+            (&entry.environment, entry.detail["promotion"].as_u64())
+        else {
+            continue;
+        };
+        if entry.action == "promotion.running" {
+            if let Some(other) = running.insert(environment.clone(), promotion) {
+                panic!("promotions {other} and {promotion} ran at once in {environment}");
+            }
+        } else if running.get(environment) == Some(&promotion) {
+            running.remove(environment);
+        }
+    }
+    assert!(running.is_empty(), "still running: {running:?}");
+    let succeeded = entries
+        .iter()
+        .filter(|e| e.action == "promotion.succeeded")
+        .count();
+    assert!(
+        succeeded > 2,
+        "the pointers moved back and forth ({succeeded} times)"
+    );
+}
+
+async fn store_promotions_in_state(store: &dyn Store, state: PromotionState) -> usize {
+    store
+        .promotions_in_state(&name("payments"), state)
+        .await
+        .unwrap()
+        .len()
 }

@@ -1,0 +1,15 @@
+-- Access: every token belongs to a principal (a user, `alice`, or a service account,
+-- `service:ci`), and grants give principals roles over the server, a project or one
+-- environment. Tokens made before this act for a user of their own name.
+ALTER TABLE tokens ADD COLUMN principal TEXT COLLATE "C";
+UPDATE tokens SET principal = name WHERE principal IS NULL;
+
+CREATE TABLE grants (
+    principal   TEXT COLLATE "C" NOT NULL,           -- `alice` or `service:ci`
+    role        TEXT COLLATE "C" NOT NULL,           -- viewer, promoter, approver, admin
+    project     TEXT COLLATE "C" NOT NULL DEFAULT '', -- '' for the whole server
+    environment TEXT COLLATE "C" NOT NULL DEFAULT '', -- '' for the whole project
+    granted_by  TEXT NOT NULL,
+    granted_at  TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (principal, role, project, environment)
+);

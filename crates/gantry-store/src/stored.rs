@@ -1,0 +1,79 @@
+//! What the backends share: how a change becomes its ledger entry, and how the text they
+//! store reads back as domain values. Both backends go through here, so their ledgers
+//! and their `Corrupt` errors come out the same.
+
+use std::collections::BTreeMap;
+
+use gantry_core::ReleaseId;
+
+use crate::ledger::entry::{Entry, GENESIS};
+use crate::store::{Audit, Result, StoreError};
+use crate::time;
+
+/// What a ledger entry says, before it gets its place in the chain.
+pub(crate) struct Draft<'a> {
+    pub audit: &'a Audit,
+    pub action: &'a str,
+    pub project: &'a str,
+    pub environment: Option<&'a str>,
+    pub release: Option<&'a ReleaseId>,
+    pub digests: BTreeMap<String, String>,
+    pub reason: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl Draft<'_> {
+    /// The entry this draft becomes after `last`, the sequence and hash of the ledger's
+    /// last entry (`None` while the ledger is empty). The audit's reason stands in when
+    /// the draft gives none.
+    pub(crate) fn after(self, last: Option<(u64, String)>) -> Entry {
+        let (sequence, previous) = match last {
+            Some((sequence, hash)) => (sequence + 1, hash),
+            None => (1, hex::encode(GENESIS)),
+        };
+        Entry {
+            sequence,
+            time: time::now(),
+            actor: self.audit.actor.clone(),
+            action: self.action.to_owned(),
+            project: self.project.to_owned(),
+            environment: self.environment.map(str::to_owned),
+            release: self.release.map(|r| r.digest().to_string()),
+            digests: self.digests,
+            reason: self.reason.or_else(|| self.audit.reason.clone()),
+            detail: self.detail,
+            previous,
+        }
+    }
+}
+
+/// An entry as a ledger row keeps it: the hex hash and the canonical JSON text.
+pub(crate) fn ledger_row(entry: &Entry) -> (String, String) {
+    let canonical = String::from_utf8(entry.canonical_bytes()).expect("canonical JSON is UTF-8");
+    (hex::encode(entry.hash()), canonical)
+}
+
+/// Reads a ledger row's entry back.
+pub(crate) fn ledger_entry(text: &str) -> Result<Entry> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("ledger entry: {e}")))
+}
+
+pub(crate) fn parse<T: std::str::FromStr>(what: &str, text: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{what} {text:?}: {e}")))
+}
+
+pub(crate) fn release_id(text: &str) -> Result<ReleaseId> {
+    parse("release id", text).map(ReleaseId::from_digest)
+}
+
+pub(crate) fn labels(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("labels {text:?}: {e}")))
+}
+
+pub(crate) fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).expect("a string map is JSON")
+}
