@@ -10,7 +10,7 @@ use gantry_core::{
 };
 use gantry_oci::{CopyOptions, Credentials, Endpoint, NoProgress, Registries};
 use gantry_store::store::{
-    Artifact, Audit, NewPromotion, NewRelease, Outcome, PromotionKind, PromotionRecord,
+    Artifact, Audit, Lease, NewPromotion, NewRelease, Outcome, PromotionKind, PromotionRecord,
     ReleaseRecord, Store, StoreError,
 };
 use tokio::sync::{Notify, broadcast};
@@ -86,6 +86,30 @@ pub(crate) struct Inner {
     draining: std::sync::atomic::AtomicBool,
     /// Notified whenever an environment's runner stops.
     runner_stopped: Notify,
+    /// This replica's claim on the promotions it runs.
+    pub(crate) lease: Lease,
+}
+
+/// How one engine (one replica) takes part in the work.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// This replica's name, unique among the replicas sharing a store. The same name at
+    /// the next start gives up what it was running at once; another replica's promotions
+    /// are put back in line only when their lease runs out.
+    pub replica: String,
+    /// How long a running promotion stays this replica's without renewal. Renewed every
+    /// third of it; a replica that dies loses its promotions to the others after it.
+    pub lease: std::time::Duration,
+}
+
+impl Default for EngineOptions {
+    /// One replica alone on its store (`SQLite`'s case): a fixed name, a 15 s lease.
+    fn default() -> Self {
+        EngineOptions {
+            replica: "local".to_owned(),
+            lease: std::time::Duration::from_secs(15),
+        }
+    }
 }
 
 /// What makes two decisions the same answer: the verdict and each gate's state.
@@ -123,12 +147,23 @@ impl std::fmt::Debug for Engine {
 pub(crate) const ENGINE: &str = "gantry";
 
 impl Engine {
-    /// Sets up every project's environments in the store and puts promotions that a
-    /// crash interrupted back in line, then starts working every queue.
+    /// [`Engine::start_with`] the default options: one replica alone on its store.
     pub async fn start(
         store: Arc<dyn Store>,
         registries: Registries,
         definitions: Vec<Definition>,
+    ) -> Result<Engine, EngineError> {
+        Engine::start_with(store, registries, definitions, EngineOptions::default()).await
+    }
+
+    /// Sets up every project's environments in the store, puts back in line what this
+    /// replica was running when it stopped and what any replica left behind (lease run
+    /// out), then starts working every queue.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        registries: Registries,
+        definitions: Vec<Definition>,
+        options: EngineOptions,
     ) -> Result<Engine, EngineError> {
         let mut projects = Vec::new();
         let mut governance = BTreeMap::new();
@@ -140,8 +175,18 @@ impl Engine {
             let names: Vec<Name> = project.environments().map(|e| e.name.clone()).collect();
             store.ensure_environments(project.name(), &names).await?;
         }
+        let lease = Lease {
+            holder: options.replica,
+            duration: options.lease,
+        };
         store
-            .requeue_interrupted(&Audit::by(ENGINE).because("the server restarted while it ran"))
+            .renew_leases(&Lease {
+                duration: std::time::Duration::ZERO,
+                ..lease.clone()
+            })
+            .await?;
+        store
+            .requeue_expired(&Audit::by(ENGINE).because("the server restarted while it ran"))
             .await?;
         let (events, _) = broadcast::channel(1024);
         let engine = Engine {
@@ -162,9 +207,11 @@ impl Engine {
                 prometheus: crate::metrics::Prometheus::default(),
                 draining: std::sync::atomic::AtomicBool::new(false),
                 runner_stopped: Notify::new(),
+                lease,
             }),
         };
         engine.start_waker();
+        engine.start_sweeper();
         engine.start_pollers();
         for project in engine.inner.projects.values() {
             for environment in project.environments() {
@@ -680,6 +727,46 @@ impl Engine {
         });
     }
 
+    /// Keeps this replica's share of the work in order, every third of a lease: renews
+    /// the leases of what it runs, puts back in line what a dead replica left running,
+    /// and works any queue with waiting work (queued on another replica, or left when a
+    /// replica stopped).
+    fn start_sweeper(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let every = engine.inner.lease.duration / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                if engine.is_draining() {
+                    break;
+                }
+                if let Err(error) = engine.sweep().await {
+                    tracing::warn!(%error, "sweeping the queues failed; trying again");
+                }
+            }
+        });
+    }
+
+    async fn sweep(&self) -> Result<(), EngineError> {
+        let store = &self.inner.store;
+        store.renew_leases(&self.inner.lease).await?;
+        for promotion in store
+            .requeue_expired(&Audit::by(ENGINE).because("its replica stopped while it ran"))
+            .await?
+        {
+            tracing::warn!(promotion = promotion.id, project = %promotion.project, environment = %promotion.environment, "put back in line: its replica stopped while it ran");
+        }
+        for project in self.inner.projects.keys() {
+            for promotion in store
+                .promotions_in_state(project, PromotionState::Queued)
+                .await?
+            {
+                self.kick(project, &promotion.environment);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn is_draining(&self) -> bool {
         self.inner
             .draining
@@ -702,6 +789,14 @@ impl Engine {
                 return 0;
             }
             if tokio::time::timeout_at(deadline, stopped).await.is_err() {
+                // Give them up, so the next start (or another replica) takes them at once.
+                let given_up = Lease {
+                    duration: std::time::Duration::ZERO,
+                    ..self.inner.lease.clone()
+                };
+                if let Err(error) = self.inner.store.renew_leases(&given_up).await {
+                    tracing::warn!(%error, "could not give up the leases of running promotions");
+                }
                 return self.inner.running.lock().expect("lock").len();
             }
         }
@@ -709,7 +804,12 @@ impl Engine {
 
     /// Runs the next queued promotion of an environment; `false` when there is none.
     async fn run_next(&self, project: &Name, environment: &Name) -> Result<bool, EngineError> {
-        let Some(promotion) = self.inner.store.start_next(project, environment).await? else {
+        let Some(promotion) = self
+            .inner
+            .store
+            .start_next(project, environment, &self.inner.lease)
+            .await?
+        else {
             return Ok(false);
         };
         let project = self.project(project.as_str())?;

@@ -12,6 +12,6 @@ mod metrics;
 pub mod project_file;
 
 pub use attestations::{Pulled, Refused};
-pub use engine::{Engine, EngineError, Event, Request};
+pub use engine::{Engine, EngineError, EngineOptions, Event, Request};
 pub use events::{Push, PushOutcome};
 pub use gates::{AddedEvidence, Explained};

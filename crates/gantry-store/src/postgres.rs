@@ -38,8 +38,9 @@ use tokio_postgres::{Config, NoTls, Row};
 use crate::ledger::entry::Entry;
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
-    GrantRecord, Hold, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
-    Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
+    GrantRecord, Hold, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
+    NewRelease, Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
+    TokenRecord,
 };
 use crate::stored::{Draft, labels, labels_json, ledger_entry, ledger_row, parse, release_id};
 use crate::time;
@@ -51,6 +52,7 @@ mod governance;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_access.sql")),
+    (3, include_str!("../migrations/postgres/0003_leases.sql")),
 ];
 
 /// The session-level advisory lock held while migrating: `GANTRY` in ASCII, then 1.
@@ -533,7 +535,8 @@ async fn transition(
     };
     execute(
         client,
-        "UPDATE promotions SET state = $2, started_at = $3, finished_at = $4, error = $5 WHERE id = $1",
+        "UPDATE promotions SET state = $2, started_at = $3, finished_at = $4, error = $5, \
+         runner = NULL, lease_until = NULL WHERE id = $1",
         &[&promotion.id, &to.as_str(), &started, &finished, &error],
     )
     .await?;
@@ -812,6 +815,7 @@ impl Store for PostgresStore {
         &self,
         project: &Name,
         environment: &Name,
+        lease: &Lease,
     ) -> Result<Option<PromotionRecord>> {
         let (project, environment) = (project.as_str(), environment.as_str());
         let mut client = self.client().await?;
@@ -863,6 +867,12 @@ impl Store for PostgresStore {
                 PromotionState::Running,
                 &audit,
                 None,
+            )
+            .await?;
+            execute(
+                &transaction,
+                "UPDATE promotions SET runner = $2, lease_until = $3 WHERE id = $1",
+                &[&promotion.id, &lease.holder, &lease.until()],
             )
             .await?;
             break load_promotion(&transaction, promotion.id).await?;
@@ -1220,15 +1230,27 @@ impl Store for PostgresStore {
         Ok(changed)
     }
 
-    async fn requeue_interrupted(&self, audit: &Audit) -> Result<Vec<PromotionRecord>> {
+    async fn renew_leases(&self, lease: &Lease) -> Result<usize> {
+        let client = self.client().await?;
+        let renewed = execute(
+            &client,
+            "UPDATE promotions SET lease_until = $2 WHERE state = 'running' AND runner = $1",
+            &[&lease.holder, &lease.until()],
+        )
+        .await?;
+        Ok(usize::try_from(renewed).unwrap_or(usize::MAX))
+    }
+
+    async fn requeue_expired(&self, audit: &Audit) -> Result<Vec<PromotionRecord>> {
         let mut client = self.client().await?;
         let transaction = begin_write(&mut client).await?;
         let running = promotions(
             &transaction,
             &format!(
-                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'running' ORDER BY id"
+                "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'running' \
+                 AND (lease_until IS NULL OR lease_until <= $1) ORDER BY id"
             ),
-            &[],
+            &[&time::now()],
         )
         .await?;
         let mut requeued = Vec::with_capacity(running.len());

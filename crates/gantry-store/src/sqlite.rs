@@ -13,8 +13,9 @@ use serde_json::json;
 use crate::ledger::entry::Entry;
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
-    GrantRecord, Hold, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
-    Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError, TokenRecord,
+    GrantRecord, Hold, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
+    NewRelease, Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
+    TokenRecord,
 };
 use crate::stored::{Draft, labels, labels_json, ledger_entry, ledger_row, parse, release_id};
 use crate::time;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0005_one_running_promotion.sql"),
     ),
     (6, include_str!("../migrations/sqlite/0006_access.sql")),
+    (7, include_str!("../migrations/sqlite/0007_leases.sql")),
 ];
 
 #[derive(Debug, Clone)]
@@ -386,7 +388,8 @@ fn transition(
     };
     transaction
         .execute(
-            "UPDATE promotions SET state = ?2, started_at = ?3, finished_at = ?4, error = ?5 WHERE id = ?1",
+            "UPDATE promotions SET state = ?2, started_at = ?3, finished_at = ?4, error = ?5, \
+             runner = NULL, lease_until = NULL WHERE id = ?1",
             params![promotion.id, to.as_str(), started, finished, error],
         )
         .map_err(database)?;
@@ -645,9 +648,11 @@ impl Store for SqliteStore {
         &self,
         project: &Name,
         environment: &Name,
+        lease: &Lease,
     ) -> Result<Option<PromotionRecord>> {
         let project = project.to_string();
         let environment = environment.to_string();
+        let lease = lease.clone();
         self.transaction(move |transaction| {
             let running: bool = transaction
                 .query_row(
@@ -680,6 +685,12 @@ impl Store for SqliteStore {
                     continue;
                 }
                 transition(transaction, &promotion, PromotionState::Running, &audit, None)?;
+                transaction
+                    .execute(
+                        "UPDATE promotions SET runner = ?2, lease_until = ?3 WHERE id = ?1",
+                        params![id, lease.holder, lease.until()],
+                    )
+                    .map_err(database)?;
                 return load_promotion(transaction, id);
             }
         })
@@ -1030,16 +1041,30 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn requeue_interrupted(&self, audit: &Audit) -> Result<Vec<PromotionRecord>> {
+    async fn renew_leases(&self, lease: &Lease) -> Result<usize> {
+        let lease = lease.clone();
+        self.transaction(move |transaction| {
+            transaction
+                .execute(
+                    "UPDATE promotions SET lease_until = ?2 WHERE state = 'running' AND runner = ?1",
+                    params![lease.holder, lease.until()],
+                )
+                .map_err(database)
+        })
+        .await
+    }
+
+    async fn requeue_expired(&self, audit: &Audit) -> Result<Vec<PromotionRecord>> {
         let audit = audit.clone();
         self.transaction(move |transaction| {
             let mut statement = transaction
                 .prepare(&format!(
-                    "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'running' ORDER BY id"
+                    "SELECT {PROMOTION_COLUMNS} FROM promotions WHERE state = 'running' \
+                     AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id"
                 ))
                 .map_err(database)?;
             let rows = statement
-                .query_map([], promotion_row)
+                .query_map([time::now()], promotion_row)
                 .map_err(database)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(database)?;

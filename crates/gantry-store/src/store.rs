@@ -177,6 +177,23 @@ pub struct EnvironmentRecord {
     pub hold: Option<Hold>,
 }
 
+/// A replica's claim on the promotions it runs: each stays its own until `duration`
+/// after the last renewal. A replica that dies stops renewing, and once its leases run
+/// out any replica puts those promotions back in line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Which replica holds it: unique per process.
+    pub holder: String,
+    pub duration: std::time::Duration,
+}
+
+impl Lease {
+    /// When a lease taken or renewed now runs out.
+    pub fn until(&self) -> String {
+        crate::time::format(std::time::SystemTime::now() + self.duration)
+    }
+}
+
 /// How a running promotion ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -355,12 +372,18 @@ pub trait Store: Send + Sync + 'static {
         audit: &Audit,
     ) -> Result<(PromotionRecord, bool)>;
 
-    /// Starts the oldest queued promotion of an environment, unless one is running there.
+    /// Starts the oldest queued promotion of an environment under `lease`, unless one is
+    /// running there (on any replica).
     async fn start_next(
         &self,
         project: &Name,
         environment: &Name,
+        lease: &Lease,
     ) -> Result<Option<PromotionRecord>>;
+
+    /// Extends every lease `lease.holder` holds on running promotions to `lease.duration`
+    /// from now (a zero duration gives them up at once); how many it holds.
+    async fn renew_leases(&self, lease: &Lease) -> Result<usize>;
 
     /// Ends a running promotion. On success the pointer moves by compare-and-swap from
     /// `expected_version`; if it moved meanwhile, nothing changes and this is a conflict.
@@ -463,8 +486,9 @@ pub trait Store: Send + Sync + 'static {
         audit: &Audit,
     ) -> Result<EnvironmentRecord>;
 
-    /// After a crash: promotions left running go back in line, first in their queue.
-    async fn requeue_interrupted(&self, audit: &Audit) -> Result<Vec<PromotionRecord>>;
+    /// Promotions left running by a replica that stopped or died (their lease ran out)
+    /// go back in line, first in their queue.
+    async fn requeue_expired(&self, audit: &Audit) -> Result<Vec<PromotionRecord>>;
 
     /// Ledger entries with sequence greater than `after`, in order.
     async fn ledger_entries(&self, after: u64, limit: usize) -> Result<Vec<Entry>>;

@@ -7,9 +7,17 @@ use gantry_core::{Digest, Grant, Principal, Role, Scope, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
 use gantry_store::ledger::entry::GENESIS;
 use gantry_store::store::{
-    Artifact, Audit, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal, NewRelease,
-    Outcome, PromotionKind, Store, StoreError,
+    Artifact, Audit, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
+    NewRelease, Outcome, PromotionKind, Store, StoreError,
 };
+
+/// A lease that outlasts any test.
+fn lease() -> Lease {
+    Lease {
+        holder: "test".to_owned(),
+        duration: std::time::Duration::from_secs(600),
+    }
+}
 
 fn name(text: &str) -> Name {
     text.parse().unwrap()
@@ -150,13 +158,17 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         .unwrap()
         .0;
 
-    let running = store.start_next(&project, &dev).await.unwrap().unwrap();
+    let running = store
+        .start_next(&project, &dev, &lease())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (running.id, running.state),
         (first.id, PromotionState::Running)
     );
     assert_eq!(
-        store.start_next(&project, &dev).await.unwrap(),
+        store.start_next(&project, &dev, &lease()).await.unwrap(),
         None,
         "one promotion runs per environment"
     );
@@ -190,7 +202,11 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         std::slice::from_ref(&dev)
     );
 
-    let next = store.start_next(&project, &dev).await.unwrap().unwrap();
+    let next = store
+        .start_next(&project, &dev, &lease())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.id, second.id, "the queue runs in order");
     let failed = store
         .finish(
@@ -225,7 +241,7 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         .unwrap()
         .0;
     assert_eq!(
-        store.start_next(&project, &dev).await.unwrap(),
+        store.start_next(&project, &dev, &lease()).await.unwrap(),
         None,
         "dev already holds it"
     );
@@ -253,7 +269,7 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
         "{late}"
     );
     assert_eq!(
-        store.start_next(&project, &dev).await.unwrap(),
+        store.start_next(&project, &dev, &lease()).await.unwrap(),
         None,
         "a cancelled promotion never runs"
     );
@@ -335,7 +351,7 @@ pub async fn pointers_move_only_by_compare_and_swap(store: &dyn Store) {
         .await
         .unwrap()
         .0;
-    store.start_next(&project, &dev).await.unwrap();
+    store.start_next(&project, &dev, &lease()).await.unwrap();
     let stale = store
         .finish(
             first.id,
@@ -376,7 +392,7 @@ pub async fn one_running_one_queued(store: &dyn Store) {
             .unwrap();
     }
     store
-        .start_next(&name("payments"), &name("dev"))
+        .start_next(&name("payments"), &name("dev"), &lease())
         .await
         .unwrap()
         .unwrap();
@@ -421,20 +437,46 @@ pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
         .await
         .unwrap()
         .0;
-    store.start_next(&project, &prod).await.unwrap().unwrap();
-    let requeued = store
-        .requeue_interrupted(&Audit::by("gantry").because("server restarted"))
+    // A promotion is its runner's while the lease lasts: no one else requeues it.
+    let replica = Lease {
+        holder: "replica-a".to_owned(),
+        duration: std::time::Duration::from_secs(60),
+    };
+    store
+        .start_next(&project, &prod, &replica)
         .await
+        .unwrap()
         .unwrap();
+    let audit = Audit::by("gantry").because("its replica stopped");
+    assert_eq!(store.requeue_expired(&audit).await.unwrap(), []);
+    assert_eq!(store.renew_leases(&replica).await.unwrap(), 1);
+    let elsewhere = Lease {
+        holder: "replica-b".to_owned(),
+        ..replica.clone()
+    };
+    assert_eq!(store.renew_leases(&elsewhere).await.unwrap(), 0);
+    // Once it runs out (here: given up), any replica puts it back in line, first.
+    let given_up = Lease {
+        duration: std::time::Duration::ZERO,
+        ..replica
+    };
+    assert_eq!(store.renew_leases(&given_up).await.unwrap(), 1);
+    let requeued = store.requeue_expired(&audit).await.unwrap();
     assert_eq!(
         requeued.iter().map(|p| (p.id, p.state)).collect::<Vec<_>>(),
         [(promotion.id, PromotionState::Queued)]
     );
     assert_eq!(
-        store.start_next(&project, &prod).await.unwrap().unwrap().id,
+        store
+            .start_next(&project, &prod, &elsewhere)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         promotion.id,
         "first in line again"
     );
+    assert_eq!(store.renew_leases(&elsewhere).await.unwrap(), 1);
 }
 
 pub async fn the_ledger_chains_every_change(store: &dyn Store) {
@@ -448,7 +490,10 @@ pub async fn the_ledger_chains_every_change(store: &dyn Store) {
         .await
         .unwrap()
         .0;
-    store.start_next(&project, &name("dev")).await.unwrap();
+    store
+        .start_next(&project, &name("dev"), &lease())
+        .await
+        .unwrap();
     store
         .finish(
             promotion.id,
@@ -804,7 +849,7 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
     assert_eq!(promotion.state, PromotionState::Waiting);
     assert!(
         store
-            .start_next(&name("payments"), &name("prod"))
+            .start_next(&name("payments"), &name("prod"), &lease())
             .await
             .unwrap()
             .is_none(),
@@ -829,7 +874,7 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
         .unwrap();
     assert_eq!(queued.state, PromotionState::Queued);
     let running = store
-        .start_next(&name("payments"), &name("prod"))
+        .start_next(&name("payments"), &name("prod"), &lease())
         .await
         .unwrap()
         .unwrap();
@@ -917,7 +962,11 @@ pub async fn gates_keep_evidence_approvals_decisions_and_stops(store: &dyn Store
 /// Runs the queue of an environment until it is empty or another runner holds it,
 /// finishing each promotion as a runner would.
 async fn run_queue(store: &dyn Store, project: &Name, environment: &Name) {
-    while let Some(running) = store.start_next(project, environment).await.unwrap() {
+    while let Some(running) = store
+        .start_next(project, environment, &lease())
+        .await
+        .unwrap()
+    {
         // Only the runner of the one running promotion moves the pointer, so the version
         // read now is still the version at `finish`.
         let version = store
