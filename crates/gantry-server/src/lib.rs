@@ -80,7 +80,14 @@ pub fn load_or_create_ledger_key(path: &Path) -> std::io::Result<SigningKey> {
             options.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(path)?;
+            let mut file = match options.open(path) {
+                Ok(file) => file,
+                // Another replica sharing the key made it just now.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return load_or_create_ledger_key(path);
+                }
+                Err(e) => return Err(e),
+            };
             std::io::Write::write_all(&mut file, format!("{}\n", key.to_skey_string()).as_bytes())?;
             Ok(key)
         }
@@ -301,9 +308,15 @@ pub async fn bootstrap_access(
     let audit = Audit::by("gantry").because("first start");
     let principal = Principal::User("admin".parse().expect("a valid name"));
     let token = new_token();
-    store
+    match store
         .create_token("admin", &principal, &hash_token(&token), None, &audit)
-        .await?;
+        .await
+    {
+        Ok(()) => {}
+        // Another replica on the same database made it first, and shows it.
+        Err(gantry_store::store::StoreError::Conflict(_)) => return Ok(None),
+        Err(error) => return Err(error),
+    }
     store.grant(&admin(principal), &audit).await?;
     Ok(Some(token))
 }

@@ -22,6 +22,7 @@
 mod image;
 mod layout;
 mod oidc;
+pub mod postgres;
 mod prometheus;
 mod proxy;
 mod push;

@@ -291,7 +291,11 @@ async fn every_route_checks_every_role() {
                 .await;
             assert_eq!(status, 201, "{body}");
         }
-        tokens.push((*caller, *principal, token["token"].as_str().unwrap().to_owned()));
+        tokens.push((
+            *caller,
+            *principal,
+            token["token"].as_str().unwrap().to_owned(),
+        ));
     }
     tokens.push(("admin", "admin", server.token.clone()));
 

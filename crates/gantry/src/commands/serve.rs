@@ -7,7 +7,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use gantry_engine::{Engine, project_file};
+use gantry_store::postgres::PostgresStore;
 use gantry_store::sqlite::SqliteStore;
+use gantry_store::store::Store;
 
 use super::UsageError;
 use crate::printer::Printer;
@@ -42,9 +44,41 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub projects: Vec<PathBuf>,
-    /// Where Gantry keeps its state (the database file gantry.db) [default: gantry-data].
+    /// Where Gantry keeps its state (the database file gantry.db, unless --database, and
+    /// the ledger key) [default: gantry-data].
     #[arg(long, value_name = "DIR", env = "GANTRY_DATA")]
     pub data: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "GANTRY_DATABASE_URL",
+        hide_env_values = true,
+        help = "Keep state in PostgreSQL instead of SQLite: postgres://USER[:PASSWORD]@HOST:PORT/DB. \
+                Several replicas on one database share the work"
+    )]
+    pub database: Option<String>,
+    /// The key that signs ledger checkpoints [default: DATA/ledger.key, made at the first
+    /// start]. Replicas sharing a database must share this key.
+    #[arg(long, value_name = "FILE", env = "GANTRY_LEDGER_KEY_FILE")]
+    pub ledger_key: Option<PathBuf>,
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "GANTRY_REPLICA",
+        help = "This replica's name among those sharing a database; the same name at a restart \
+                takes back at once what it was running [default: local with SQLite; with \
+                PostgreSQL, the host name, process id and a random suffix]"
+    )]
+    pub replica: Option<String>,
+    /// How long a running promotion stays this replica's without renewal; a replica that
+    /// dies loses its running promotions to the others after this long.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_LEASE",
+        default_value_t = 15
+    )]
+    pub lease: u64,
     /// The address to listen on [default: 127.0.0.1:8420].
     #[arg(long, value_name = "ADDR", env = "GANTRY_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -81,6 +115,10 @@ struct ServeFile {
     data: Option<String>,
     #[serde(default)]
     projects: Vec<String>,
+    #[serde(default)]
+    database: Option<String>,
+    #[serde(default)]
+    ledger_key: Option<String>,
     /// Issuers whose OIDC ID tokens act as service accounts.
     #[serde(default)]
     oidc: Vec<gantry_server::oidc::IssuerSettings>,
@@ -91,6 +129,9 @@ struct ServeFile {
 struct ServeSettings {
     projects: Vec<PathBuf>,
     data: PathBuf,
+    database: Option<String>,
+    ledger_key: PathBuf,
+    engine: gantry_engine::EngineOptions,
     listen: SocketAddr,
     options: gantry_server::ServerOptions,
 }
@@ -140,6 +181,38 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
         .clone()
         .or_else(|| file.data.map(|d| base.join(d)))
         .unwrap_or_else(|| PathBuf::from("gantry-data"));
+    let database = args.database.clone().or(file.database);
+    if let Some(url) = &database {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(UsageError(
+                "--database: give a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE (without it, SQLite in --data)".to_owned(),
+            ));
+        }
+    }
+    let ledger_key = args
+        .ledger_key
+        .clone()
+        .or_else(|| file.ledger_key.map(|k| base.join(k)))
+        .unwrap_or_else(|| data.join("ledger.key"));
+    if args.lease == 0 {
+        return Err(UsageError(
+            "--lease 0: a lease must last at least a second".to_owned(),
+        ));
+    }
+    let replica = match (&args.replica, &database) {
+        (Some(name), _) if name.trim().is_empty() || name.len() > 128 => {
+            return Err(UsageError(
+                "--replica: give a name of 1 to 128 characters".to_owned(),
+            ));
+        }
+        (Some(name), _) => name.clone(),
+        (None, None) => gantry_engine::EngineOptions::default().replica,
+        (None, Some(_)) => unique_replica_name(),
+    };
+    let engine = gantry_engine::EngineOptions {
+        replica,
+        lease: std::time::Duration::from_secs(args.lease),
+    };
     if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
         return Err(UsageError(format!(
             "--rate-limit {} is not a number of requests per second (0 turns it off)",
@@ -165,9 +238,21 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
     Ok(ServeSettings {
         projects,
         data,
+        database,
+        ledger_key,
+        engine,
         listen,
         options,
     })
+}
+
+/// A replica name no other process shares: host name, process id, random suffix.
+fn unique_replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_or_else(|_| "gantry".to_owned(), |h| h.trim().to_owned());
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).expect("the operating system's random source works");
+    format!("{host}-{}-{}", std::process::id(), hex::encode(random))
 }
 
 /// The OIDC verifier for the configured issuers, if any; a JWKS file named relative to
@@ -207,15 +292,31 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&settings.data)
         .with_context(|| format!("creating the data directory {}", settings.data.display()))?;
-    let store = SqliteStore::open(&settings.data.join("gantry.db")).context("opening the store")?;
-    let engine = Engine::start(Arc::new(store), args.registry.registries()?, projects).await?;
+    let store: Arc<dyn Store> = match &settings.database {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url)
+                .await
+                .context("opening the PostgreSQL store")?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&settings.data.join("gantry.db")).context("opening the store")?,
+        ),
+    };
+    tracing::info!(replica = %settings.engine.replica, "starting");
+    let engine = Engine::start_with(
+        store,
+        args.registry.registries()?,
+        projects,
+        settings.engine.clone(),
+    )
+    .await?;
     if let Some(token) = gantry_server::bootstrap_access(&engine).await? {
         Printer::note(&format!(
             "first start: the admin API token is shown this once; keep it:\n  export GANTRY_TOKEN={token}"
         ));
     }
-    let ledger_key = gantry_server::load_or_create_ledger_key(&settings.data.join("ledger.key"))
-        .context("the ledger signing key")?;
+    let ledger_key = gantry_server::load_or_create_ledger_key(&settings.ledger_key)
+        .with_context(|| format!("the ledger signing key {}", settings.ledger_key.display()))?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

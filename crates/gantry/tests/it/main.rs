@@ -10,5 +10,6 @@ mod inspect_tag;
 mod interop;
 mod ledger;
 mod policy;
+mod replicas;
 mod server;
 mod support;

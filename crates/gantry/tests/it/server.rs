@@ -66,9 +66,20 @@ async fn spawn_serve(
         )
         .unwrap();
     }
+    let config = dir.join("gantry.yaml");
+    spawn_serve_with(dir, &["--config", config.to_str().unwrap()], first_start).await
+}
+
+/// Starts `gantry serve ARGS` with `dir` as its home; returns the process, the URL it
+/// serves and, on a first start, the admin token it prints.
+pub(crate) async fn spawn_serve_with(
+    dir: &std::path::Path,
+    args: &[&str],
+    first_start: bool,
+) -> (tokio::process::Child, String, Option<String>) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(["serve", "--config"])
-        .arg(dir.join("gantry.yaml"))
+        .arg("serve")
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", dir)
