@@ -845,6 +845,41 @@ oidc:
         .fails_with(1, "audience");
 }
 
+/// Database and replica flags that cannot work stop the start with the reason, and
+/// never print a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_database_settings_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = project_file(dir.path(), "127.0.0.1:5000", "127.0.0.1:5000");
+    let data = dir.path().join("data");
+    let serve = |extra: &'static [&'static str]| {
+        let mut args = vec![
+            "serve",
+            "--project",
+            project.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            gantry(&args).await
+        }
+    };
+    serve(&["--database", "mysql://root@127.0.0.1/gantry"])
+        .await
+        .fails_with(2, "--database: give a PostgreSQL URL");
+    serve(&["--lease", "0"]).await.fails_with(2, "--lease 0");
+    let unreachable = serve(&["--database", "postgres://gantry:hunter2@127.0.0.1:1/gantry"]).await;
+    let unreachable = unreachable.fails_with(1, "PostgreSQL");
+    assert!(
+        !unreachable.stderr.contains("hunter2"),
+        "{}",
+        unreachable.stderr
+    );
+}
+
 /// A config whose OIDC settings cannot work is refused at start, naming the setting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_oidc_settings_stop_the_start() {
