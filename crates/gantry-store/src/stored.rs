@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::ReleaseId;
+use gantry_core::{Grant, Name, ReleaseId, Scope};
 
 use crate::ledger::entry::{Entry, GENESIS};
 use crate::store::{Audit, Result, StoreError};
@@ -76,4 +76,36 @@ pub(crate) fn labels(text: &str) -> Result<BTreeMap<String, String>> {
 
 pub(crate) fn labels_json(labels: &BTreeMap<String, String>) -> String {
     serde_json::to_string(labels).expect("a string map is JSON")
+}
+
+/// A grant's scope as its two stored columns, project and environment; `''` stands for
+/// "all" (the whole server, the whole project).
+pub(crate) fn scope_columns(scope: &Scope) -> (&str, &str) {
+    (
+        scope.project().map_or("", Name::as_str),
+        scope.environment().map_or("", Name::as_str),
+    )
+}
+
+/// The scope two stored columns name.
+pub(crate) fn scope(project: &str, environment: &str) -> Result<Scope> {
+    Ok(match (project, environment) {
+        ("", _) => Scope::Server,
+        (project, "") => Scope::Project(parse("grant project", project)?),
+        (project, environment) => Scope::Environment(
+            parse("grant project", project)?,
+            parse("grant environment", environment)?,
+        ),
+    })
+}
+
+/// What a ledger entry about a grant says.
+pub(crate) fn grant_detail(grant: &Grant) -> serde_json::Value {
+    let (project, environment) = scope_columns(&grant.scope);
+    serde_json::json!({
+        "principal": grant.principal.to_string(),
+        "role": grant.role.as_str(),
+        "project": project,
+        "environment": environment,
+    })
 }

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
-use gantry_core::{Grant, Name, Principal, Scope};
+use gantry_core::{Grant, Principal};
 use serde_json::json;
 use tokio_postgres::Row;
 
 use super::{append, column, execute, exists, optional_row, rows};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
-use crate::stored::{Draft, parse};
+use crate::stored::{Draft, grant_detail, parse, scope, scope_columns};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -155,24 +155,6 @@ pub(super) async fn tokens(client: &impl GenericClient) -> Result<Vec<TokenRecor
     .collect()
 }
 
-/// A scope as its two stored columns; '' stands for "all".
-fn scope_columns(scope: &Scope) -> (&str, &str) {
-    (
-        scope.project().map_or("", Name::as_str),
-        scope.environment().map_or("", Name::as_str),
-    )
-}
-
-fn grant_detail(grant: &Grant) -> serde_json::Value {
-    let (project, environment) = scope_columns(&grant.scope);
-    json!({
-        "principal": grant.principal.to_string(),
-        "role": grant.role.as_str(),
-        "project": project,
-        "environment": environment,
-    })
-}
-
 pub(super) async fn grant(
     client: &impl GenericClient,
     grant: &Grant,
@@ -240,16 +222,7 @@ pub(super) async fn grants(
     .await?
     .iter()
     .map(|row| {
-        let project: &str = column(row, "project")?;
-        let environment: &str = column(row, "environment")?;
-        let scope = match (project, environment) {
-            ("", _) => Scope::Server,
-            (project, "") => Scope::Project(parse("grant project", project)?),
-            (project, environment) => Scope::Environment(
-                parse("grant project", project)?,
-                parse("grant environment", environment)?,
-            ),
-        };
+        let scope = scope(column(row, "project")?, column(row, "environment")?)?;
         Ok(GrantRecord {
             grant: Grant {
                 principal: parse("grant principal", column(row, "principal")?)?,

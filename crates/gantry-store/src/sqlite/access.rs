@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::{Grant, Name, Principal, Scope};
+use gantry_core::{Grant, Principal};
 use rusqlite::{OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
 use super::{Draft, all_rows, append, database, parse};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
+use crate::stored::{grant_detail, scope, scope_columns};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -172,24 +173,6 @@ pub(super) fn tokens(transaction: &Transaction<'_>) -> Result<Vec<TokenRecord>> 
     .collect()
 }
 
-/// A scope as its two stored columns; '' stands for "all".
-fn scope_columns(scope: &Scope) -> (&str, &str) {
-    (
-        scope.project().map_or("", Name::as_str),
-        scope.environment().map_or("", Name::as_str),
-    )
-}
-
-fn grant_detail(grant: &Grant) -> serde_json::Value {
-    let (project, environment) = scope_columns(&grant.scope);
-    json!({
-        "principal": grant.principal.to_string(),
-        "role": grant.role.as_str(),
-        "project": project,
-        "environment": environment,
-    })
-}
-
 pub(super) fn grant(transaction: &Transaction<'_>, grant: &Grant, audit: &Audit) -> Result<bool> {
     let (project, environment) = scope_columns(&grant.scope);
     let inserted = transaction
@@ -264,14 +247,7 @@ pub(super) fn grants(
                 granted_by,
                 granted_at,
             ]| {
-                let scope = match (project.as_str(), environment.as_str()) {
-                    ("", _) => Scope::Server,
-                    (project, "") => Scope::Project(parse("grant project", project)?),
-                    (project, environment) => Scope::Environment(
-                        parse("grant project", project)?,
-                        parse("grant environment", environment)?,
-                    ),
-                };
+                let scope = scope(&project, &environment)?;
                 Ok(GrantRecord {
                     grant: Grant {
                         principal: parse("grant principal", &principal)?,
