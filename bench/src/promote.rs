@@ -1,5 +1,7 @@
-//! `gantry-bench promote [--releases N] [--latency-releases N]`: releases flowing through
-//! three `track` environments (retag in one loopback registry, `SQLite`, ledger on).
+//! `gantry-bench promote [--releases N] [--latency-releases N] [--postgres]`: releases
+//! flowing through three `track` environments (retag in one loopback registry, ledger on),
+//! on `SQLite`, or with `--postgres` on a throwaway database on the server
+//! `GANTRY_TEST_POSTGRES` names (default `postgres://postgres@127.0.0.1:5432/postgres`).
 //!
 //! Two phases:
 //! 1. latency: releases one at a time; for each, the time from an upstream pointer moving
@@ -17,19 +19,24 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use gantry_engine::{Engine, Event, project_file};
 use gantry_oci::{Client, ClientOptions, CredentialSources, Registries};
+use gantry_store::postgres::PostgresStore;
 use gantry_store::sqlite::SqliteStore;
+use gantry_store::store::Store;
+use gantry_testkit::postgres::TestDatabase;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 use tokio::sync::broadcast::error::RecvError;
 
 struct Settings {
     releases: usize,
     latency_releases: usize,
+    postgres: bool,
 }
 
 pub fn main(arguments: &[String]) -> ExitCode {
     let mut settings = Settings {
         releases: 1000,
         latency_releases: 50,
+        postgres: false,
     };
     let mut arguments = arguments.iter();
     while let Some(argument) = arguments.next() {
@@ -48,9 +55,10 @@ pub fn main(arguments: &[String]) -> ExitCode {
                 Some(n) => settings.latency_releases = n,
                 None => return ExitCode::from(2),
             },
+            "--postgres" => settings.postgres = true,
             other => {
                 eprintln!(
-                    "usage: gantry-bench promote [--releases N (default 1000)] [--latency-releases N (default 50)]; unknown {other:?}"
+                    "usage: gantry-bench promote [--releases N (default 1000)] [--latency-releases N (default 50)] [--postgres]; unknown {other:?}"
                 );
                 return ExitCode::from(2);
             }
@@ -111,7 +119,25 @@ environments:
     );
     let project = project_file::parse("bench.yaml", &yaml).map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).context("store")?);
+    let mut _database = None;
+    let store: Arc<dyn Store> = if settings.postgres {
+        let database = TestDatabase::create().await;
+        let store = PostgresStore::connect(&database.url)
+            .await
+            .context("store")?;
+        _database = Some(database);
+        Arc::new(store)
+    } else {
+        Arc::new(SqliteStore::open(&dir.path().join("gantry.db")).context("store")?)
+    };
+    eprintln!(
+        "store: {}",
+        if settings.postgres {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
     let registries = Registries::new(
         Client::new(ClientOptions::default())?,
         CredentialSources::from_files(vec![]),
