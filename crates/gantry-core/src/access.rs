@@ -69,7 +69,7 @@ pub enum Role {
     Promoter,
     /// Viewer, and approves or rejects releases.
     Approver,
-    /// Everything, including stopping the line, emergency promotions, tokens and grants.
+    /// Everything, including stopping the line, tokens and grants.
     Admin,
 }
 

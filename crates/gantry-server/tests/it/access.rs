@@ -99,7 +99,7 @@ fn rows(server: &Server, release: &str, digest: &str) -> Vec<Row> {
             Some(
                 json!({"release": release, "environment": "dev", "emergency": true, "reason": "test"}),
             ),
-            PROJECT_ADMIN,
+            PROMOTE_DEV,
         ),
         row("GET", "/projects/{project}/promotions", None, VIEW),
         row("GET", "/projects/{project}/promotions/{id}", None, VIEW),

@@ -14,7 +14,7 @@ Roles:
   viewer    reads releases, promotions, evidence, decisions, status (and, over the server, the ledger)
   promoter  viewer, and creates releases, hands in evidence, promotes, rolls back, cancels, holds
   approver  viewer, and approves or rejects releases
-  admin     everything: stops the line, emergency promotions, tokens and grants
+  admin     everything: stops the line, tokens and grants
 
 A grant covers the whole server (no --project), a project, or one environment of it.
 A grant over an environment also lets its holder see that environment's project.
