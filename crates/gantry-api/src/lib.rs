@@ -181,6 +181,9 @@ pub struct Promotion {
     /// What a waiting promotion still needs, from its last decision.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needs: Option<String>,
+    /// The server replica that runs it, or ran it last (`gantry serve --replica`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<String>,
 }
 
 /// `POST /api/v1/projects/{project}/releases/{release}/approvals`

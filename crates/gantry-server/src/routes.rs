@@ -107,6 +107,7 @@ pub fn promotion(record: PromotionRecord) -> api::Promotion {
         previous_release: record.previous_release.map(|r| r.digest().to_string()),
         emergency: record.emergency,
         needs: None,
+        runner: record.runner,
     }
 }
 

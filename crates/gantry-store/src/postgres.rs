@@ -403,7 +403,7 @@ async fn require_release(client: &impl GenericClient, id: &str) -> Result<Releas
 }
 
 const PROMOTION_COLUMNS: &str = "id, project, environment, release_id, kind, state, requested_by, requested_at, reason, \
-     started_at, finished_at, error, previous_release_id, idempotency_key, emergency";
+     started_at, finished_at, error, previous_release_id, idempotency_key, emergency, runner";
 
 fn promotion_record(row: &Row) -> Result<PromotionRecord> {
     Ok(PromotionRecord {
@@ -424,6 +424,7 @@ fn promotion_record(row: &Row) -> Result<PromotionRecord> {
             .transpose()?,
         idempotency_key: column(row, "idempotency_key")?,
         emergency: column(row, "emergency")?,
+        runner: column(row, "runner")?,
     })
 }
 
@@ -536,7 +537,7 @@ async fn transition(
     execute(
         client,
         "UPDATE promotions SET state = $2, started_at = $3, finished_at = $4, error = $5, \
-         runner = NULL, lease_until = NULL WHERE id = $1",
+         lease_until = NULL WHERE id = $1",
         &[&promotion.id, &to.as_str(), &started, &finished, &error],
     )
     .await?;

@@ -223,19 +223,20 @@ fn load_release(transaction: &Transaction<'_>, id: &str) -> Result<Option<Releas
 }
 
 const PROMOTION_COLUMNS: &str = "id, project, environment, release_id, kind, state, requested_by, requested_at, reason, \
-     started_at, finished_at, error, previous_release_id, idempotency_key, emergency";
+     started_at, finished_at, error, previous_release_id, idempotency_key, emergency, runner";
 
-fn promotion_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 15]> {
-    let mut values: [Option<String>; 15] = Default::default();
+fn promotion_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 16]> {
+    let mut values: [Option<String>; 16] = Default::default();
     values[0] = Some(row.get::<_, i64>(0)?.to_string());
     for (index, value) in values.iter_mut().enumerate().skip(1).take(13) {
         *value = row.get(index)?;
     }
     values[14] = Some(row.get::<_, i64>(14)?.to_string());
+    values[15] = row.get(15)?;
     Ok(values)
 }
 
-fn promotion_record(values: [Option<String>; 15]) -> Result<PromotionRecord> {
+fn promotion_record(values: [Option<String>; 16]) -> Result<PromotionRecord> {
     let [
         id,
         project,
@@ -252,6 +253,7 @@ fn promotion_record(values: [Option<String>; 15]) -> Result<PromotionRecord> {
         previous,
         key,
         emergency,
+        runner,
     ] = values;
     let required = |value: Option<String>, what: &str| {
         value.ok_or_else(|| StoreError::Corrupt(format!("promotion without {what}")))
@@ -272,6 +274,7 @@ fn promotion_record(values: [Option<String>; 15]) -> Result<PromotionRecord> {
         previous_release: previous.as_deref().map(release_id).transpose()?,
         idempotency_key: key,
         emergency: emergency.as_deref() == Some("1"),
+        runner,
     })
 }
 
@@ -389,7 +392,7 @@ fn transition(
     transaction
         .execute(
             "UPDATE promotions SET state = ?2, started_at = ?3, finished_at = ?4, error = ?5, \
-             runner = NULL, lease_until = NULL WHERE id = ?1",
+             lease_until = NULL WHERE id = ?1",
             params![promotion.id, to.as_str(), started, finished, error],
         )
         .map_err(database)?;

@@ -154,6 +154,8 @@ pub struct PromotionRecord {
     pub previous_release: Option<ReleaseId>,
     pub idempotency_key: Option<String>,
     pub emergency: bool,
+    /// The replica that runs it, or ran it last.
+    pub runner: Option<String>,
 }
 
 /// A pause of automation, with who and why.

@@ -442,11 +442,12 @@ pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
         holder: "replica-a".to_owned(),
         duration: std::time::Duration::from_secs(60),
     };
-    store
+    let started = store
         .start_next(&project, &prod, &replica)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(started.runner.as_deref(), Some("replica-a"));
     let audit = Audit::by("gantry").because("its replica stopped");
     assert_eq!(store.requeue_expired(&audit).await.unwrap(), []);
     assert_eq!(store.renew_leases(&replica).await.unwrap(), 1);
@@ -463,8 +464,15 @@ pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
     assert_eq!(store.renew_leases(&given_up).await.unwrap(), 1);
     let requeued = store.requeue_expired(&audit).await.unwrap();
     assert_eq!(
-        requeued.iter().map(|p| (p.id, p.state)).collect::<Vec<_>>(),
-        [(promotion.id, PromotionState::Queued)]
+        requeued
+            .iter()
+            .map(|p| (p.id, p.state, p.runner.clone()))
+            .collect::<Vec<_>>(),
+        [(
+            promotion.id,
+            PromotionState::Queued,
+            Some("replica-a".to_owned())
+        )]
     );
     assert_eq!(
         store

@@ -43,7 +43,14 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
         let pending: Vec<String> = environment
             .pending
             .iter()
-            .map(|p| format!("{} {} ({})", p.release_alias, p.state, p.kind))
+            .map(|p| {
+                let on = p
+                    .runner
+                    .as_deref()
+                    .map(|runner| format!(" on {runner}"))
+                    .unwrap_or_default();
+                format!("{} {}{on} ({})", p.release_alias, p.state, p.kind)
+            })
             .collect();
         let _ = writeln!(
             text,

@@ -357,6 +357,14 @@ async fn three_replicas_share_the_work_and_survive_a_kill() {
     for id in &ids {
         let state = by_id[id]["state"].as_str().unwrap();
         assert!(FINAL.contains(&state), "promotion {id} ended {state}");
+        if state == "succeeded" {
+            let runner = by_id[id]["runner"].as_str().unwrap_or_default();
+            assert!(
+                ["r0", "r1", "r2"].contains(&runner),
+                "a promotion names the replica that ran it: {}",
+                by_id[id]
+            );
+        }
     }
     let requested_into_pins = promotions.iter().filter(|p| p["kind"] == "promote").count();
     assert_eq!(requested_into_pins, ids.len(), "no promotion made twice");
