@@ -117,7 +117,7 @@ pub fn hash(token: &str) -> String {
 /// A 401, counted against the address it comes from so guessing tokens is as slow as the
 /// rate limit.
 fn refuse(state: &AppState, request: &Request, reason: &str) -> Result<Response, ApiError> {
-    if let Err(wait) = state.limiter.take(&address_key(request)) {
+    if let Err(wait) = state.limiter.take(&address_key(state, request)) {
         return Ok(too_many(wait));
     }
     Err(ApiError::unauthorized(reason))

@@ -8,6 +8,7 @@ mod events;
 mod gates;
 mod limits;
 pub mod oidc;
+pub mod proxies;
 mod routes;
 
 use std::future::Future;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// Verifies OIDC ID tokens sent as bearer tokens, when issuers are configured.
     pub oidc: Option<oidc::Verifier>,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<proxies::TrustedProxies>,
 }
 
 /// How a server protects itself and stops.
@@ -48,6 +51,9 @@ pub struct ServerOptions {
     pub shutdown_grace: Duration,
     /// Accepts OIDC ID tokens (a CI job's) from these issuers as service accounts.
     pub oidc: Option<oidc::Verifier>,
+    /// Load balancers whose `X-Forwarded-For` names the client (for counting failed
+    /// authentications per client).
+    pub trusted_proxies: proxies::TrustedProxies,
 }
 
 impl Default for ServerOptions {
@@ -56,6 +62,7 @@ impl Default for ServerOptions {
             rate_limit: Some(RateLimit::default()),
             shutdown_grace: Duration::from_secs(30),
             oidc: None,
+            trusted_proxies: proxies::TrustedProxies::default(),
         }
     }
 }
@@ -106,6 +113,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         ledger_key: Arc::new(ledger_key),
         limiter: Arc::new(RateLimiter::new(options.rate_limit)),
         oidc: options.oidc.clone(),
+        trusted_proxies: Arc::new(options.trusted_proxies.clone()),
     };
     let api = Router::new()
         .route("/projects/{project}/releases", post(routes::create_release))

@@ -4,11 +4,10 @@
 //! limit per caller (a token bucket; 429 with `Retry-After` when it is empty).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -116,7 +115,7 @@ pub async fn request_id(request: Request, next: Next) -> Response {
 pub async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let key = match request.extensions().get::<Caller>() {
         Some(caller) => format!("caller:{}", caller.principal),
-        None => address_key(&request),
+        None => address_key(&state, &request),
     };
     match state.limiter.take(&key) {
         Ok(()) => next.run(request).await,
@@ -124,15 +123,13 @@ pub async fn rate_limit(State(state): State<AppState>, request: Request, next: N
     }
 }
 
-/// The key for requests whose caller is not known: the peer's address.
-pub(crate) fn address_key(request: &Request) -> String {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(
-            || "address:unknown".to_owned(),
-            |c| format!("address:{}", c.0.ip()),
-        )
+/// The key for requests whose caller is not known: the client's address (behind
+/// trusted proxies, the one they forwarded for).
+pub(crate) fn address_key(state: &AppState, request: &Request) -> String {
+    state.trusted_proxies.client_of(request).map_or_else(
+        || "address:unknown".to_owned(),
+        |ip| format!("address:{ip}"),
+    )
 }
 
 pub(crate) fn too_many(wait: Duration) -> Response {

@@ -78,3 +78,49 @@ async fn requests_carry_ids_and_callers_have_a_rate() {
         assert_eq!(health.status().as_u16(), 200);
     }
 }
+
+/// Behind a trusted load balancer, failed authentications count per client it forwards
+/// for; from anyone else, `X-Forwarded-For` is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_count_per_forwarded_client_behind_trusted_proxies() {
+    let options = |trusted: &str| ServerOptions {
+        rate_limit: Some(RateLimit {
+            per_second: 0.2,
+            burst: 2.0,
+        }),
+        trusted_proxies: gantry_server::proxies::TrustedProxies(vec![trusted.parse().unwrap()]),
+        ..ServerOptions::default()
+    };
+    let guesses = |server: &crate::Server, client: &'static str| {
+        let url = format!("{}/api/v1/whoami", server.base);
+        let http = server.http.clone();
+        async move {
+            let mut answers = Vec::new();
+            for _ in 0..3 {
+                let response = http
+                    .get(&url)
+                    .bearer_auth("gantry_wrong")
+                    .header("x-forwarded-for", format!("6.6.6.6, {client}"))
+                    .send()
+                    .await
+                    .unwrap();
+                answers.push(response.status().as_u16());
+            }
+            answers
+        }
+    };
+
+    // The test's own address is the "balancer".
+    let behind = server_with(options("127.0.0.0/8")).await;
+    assert_eq!(guesses(&behind, "198.51.100.1").await, [401, 401, 429]);
+    assert_eq!(
+        guesses(&behind, "198.51.100.2").await,
+        [401, 401, 429],
+        "another client has a budget of its own"
+    );
+
+    // Not a trusted proxy: every request counts against the peer, whatever it claims.
+    let direct = server_with(options("10.0.0.0/8")).await;
+    assert_eq!(guesses(&direct, "198.51.100.1").await, [401, 401, 429]);
+    assert_eq!(guesses(&direct, "198.51.100.2").await, [429, 429, 429]);
+}

@@ -92,6 +92,16 @@ pub struct ServeArgs {
         default_value_t = 50.0
     )]
     pub rate_limit: f64,
+    /// A load balancer's address or range (10.0.0.0/8) whose X-Forwarded-For names the
+    /// client; repeat for several. Failed authentications then count per client, not per
+    /// balancer. Without it, X-Forwarded-For is ignored.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "CIDR",
+        env = "GANTRY_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
     /// On Ctrl-C or SIGTERM, how long to wait for running promotions to finish before
     /// exiting; the ones still running resume at the next start.
     #[arg(
@@ -219,12 +229,22 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
             args.rate_limit
         )));
     }
+    let trusted_proxies = args
+        .trusted_proxies
+        .iter()
+        .map(|text| {
+            text.trim()
+                .parse()
+                .map_err(|e| UsageError(format!("--trusted-proxy: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let options = gantry_server::ServerOptions {
         rate_limit: (args.rate_limit > 0.0).then_some(gantry_server::RateLimit {
             per_second: args.rate_limit,
             burst: (args.rate_limit * 2.0).max(1.0),
         }),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        trusted_proxies: gantry_server::proxies::TrustedProxies(trusted_proxies),
         oidc: oidc(file.oidc, &base).map_err(|e| {
             UsageError(format!(
                 "{}: {e}",

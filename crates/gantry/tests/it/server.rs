@@ -871,6 +871,10 @@ async fn bad_database_settings_stop_the_start() {
         .await
         .fails_with(2, "--database: give a PostgreSQL URL");
     serve(&["--lease", "0"]).await.fails_with(2, "--lease 0");
+    serve(&["--trusted-proxy", "10.0.0.0/33"]).await.fails_with(
+        2,
+        "--trusted-proxy: \"10.0.0.0/33\": the prefix length must be 0 to 32",
+    );
     let unreachable = serve(&["--database", "postgres://gantry:hunter2@127.0.0.1:1/gantry"]).await;
     let unreachable = unreachable.fails_with(1, "PostgreSQL");
     assert!(
