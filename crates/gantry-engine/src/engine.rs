@@ -88,6 +88,8 @@ pub(crate) struct Inner {
     runner_stopped: Notify,
     /// This replica's claim on the promotions it runs.
     pub(crate) lease: Lease,
+    /// Set when a drain gives the leases up: renewing stops.
+    leases_given_up: std::sync::atomic::AtomicBool,
 }
 
 /// How one engine (one replica) takes part in the work.
@@ -208,6 +210,7 @@ impl Engine {
                 draining: std::sync::atomic::AtomicBool::new(false),
                 runner_stopped: Notify::new(),
                 lease,
+                leases_given_up: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         engine.start_waker();
@@ -730,11 +733,29 @@ impl Engine {
     /// Keeps this replica's share of the work in order, every third of a lease: renews
     /// the leases of what it runs, puts back in line what a dead replica left running,
     /// and works any queue with waiting work (queued on another replica, or left when a
-    /// replica stopped).
+    /// replica stopped). Renewal is its own task, so a slow sweep never lets a lease run
+    /// out, and it goes on while the engine drains: what still runs stays this replica's
+    /// until `drain` gives it up.
     fn start_sweeper(&self) {
+        let every = self.inner.lease.duration / 3;
         let engine = self.clone();
         tokio::spawn(async move {
-            let every = engine.inner.lease.duration / 3;
+            loop {
+                tokio::time::sleep(every).await;
+                if engine
+                    .inner
+                    .leases_given_up
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    break;
+                }
+                if let Err(error) = engine.inner.store.renew_leases(&engine.inner.lease).await {
+                    tracing::warn!(%error, "renewing this replica's leases failed; trying again");
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 if engine.is_draining() {
@@ -749,7 +770,6 @@ impl Engine {
 
     async fn sweep(&self) -> Result<(), EngineError> {
         let store = &self.inner.store;
-        store.renew_leases(&self.inner.lease).await?;
         for promotion in store
             .requeue_expired(&Audit::by(ENGINE).because("its replica stopped while it ran"))
             .await?
@@ -790,6 +810,9 @@ impl Engine {
             }
             if tokio::time::timeout_at(deadline, stopped).await.is_err() {
                 // Give them up, so the next start (or another replica) takes them at once.
+                self.inner
+                    .leases_given_up
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
                 let given_up = Lease {
                     duration: std::time::Duration::ZERO,
                     ..self.inner.lease.clone()
@@ -885,7 +908,12 @@ impl Engine {
         let finished = match self
             .inner
             .store
-            .finish(promotion.id, outcome.clone(), &Audit::by(ENGINE))
+            .finish(
+                promotion.id,
+                &self.inner.lease.holder,
+                outcome.clone(),
+                &Audit::by(ENGINE),
+            )
             .await
         {
             Ok(finished) => finished,
@@ -894,6 +922,7 @@ impl Engine {
                     .store
                     .finish(
                         promotion.id,
+                        &self.inner.lease.holder,
                         Outcome::Failed {
                             error: error.clone(),
                         },

@@ -13,6 +13,9 @@ use crate::auth::{Caller, hash, name, new_token, principal};
 use crate::error::ApiError;
 use crate::routes::{Body, Params};
 
+/// The longest lifetime a token may be given.
+const MAX_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(100 * 366 * 86_400);
+
 pub async fn create_token(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -34,10 +37,17 @@ pub async fn create_token(
         Some(text) => {
             let duration = gantry_engine::project_file::gates::duration(text)
                 .map_err(|reason| ApiError::invalid(reason, "expires_in"))?;
-            Some(
-                std::time::Duration::try_from(duration)
-                    .map_err(|e| ApiError::invalid(e.to_string(), "expires_in"))?,
-            )
+            let lifetime = std::time::Duration::try_from(duration)
+                .map_err(|e| ApiError::invalid(e.to_string(), "expires_in"))?;
+            if lifetime > MAX_TOKEN_LIFETIME {
+                return Err(ApiError::invalid(
+                    format!(
+                        "expires_in {text:?} is more than 100 years; leave it out for a token that works until revoked"
+                    ),
+                    "expires_in",
+                ));
+            }
+            Some(lifetime)
         }
     };
     let token = new_token();

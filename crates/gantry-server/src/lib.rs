@@ -290,8 +290,8 @@ pub async fn add_service_token(
 
 /// Makes sure someone can administer the server. On the first start, creates the
 /// `admin` user's token (returned, to show once) and makes `admin` an admin of the server.
-/// A store from before roles, with tokens but no grants, keeps working as it did: each
-/// token's principal becomes an admin of the server, recorded in the ledger.
+/// (A store from before roles was upgraded by its migration: the principals of its
+/// tokens in use became admins of the server.)
 pub async fn bootstrap_access(
     engine: &Engine,
 ) -> Result<Option<String>, gantry_store::store::StoreError> {
@@ -305,12 +305,6 @@ pub async fn bootstrap_access(
         scope: Scope::Server,
     };
     if store.token_count().await? > 0 {
-        if store.grants(None).await?.is_empty() {
-            let audit = Audit::by("gantry").because("tokens made before roles keep full access");
-            for token in store.tokens().await? {
-                store.grant(&admin(token.principal), &audit).await?;
-            }
-        }
         return Ok(None);
     }
     let audit = Audit::by("gantry").because("first start");

@@ -108,12 +108,15 @@ impl TrustedProxies {
             .get::<ConnectInfo<SocketAddr>>()?
             .0
             .ip();
-        let forwarded: Vec<&str> = request
+        // Read as bytes: a client's own garbage (non-ASCII) earlier in a line must not
+        // hide the hop the balancer appended after it.
+        let forwarded: Vec<String> = request
             .headers()
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok())
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
             .collect();
+        let forwarded: Vec<&str> = forwarded.iter().map(String::as_str).collect();
         Some(self.client(peer, &forwarded))
     }
 }
@@ -175,6 +178,11 @@ mod tests {
         // Two proxies in a row, across two headers.
         assert_eq!(
             trusted.client(ip("10.0.0.2"), &["198.51.100.7", "10.0.0.3"]),
+            ip("198.51.100.7")
+        );
+        // Garbage the client wrote before the balancer's entry does not hide it.
+        assert_eq!(
+            trusted.client(ip("10.0.0.2"), &["\u{fffd}junk, 198.51.100.7"]),
             ip("198.51.100.7")
         );
         // No header, or garbage: the last believable address.

@@ -42,7 +42,9 @@ use crate::store::{
     NewRelease, Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
     TokenRecord,
 };
-use crate::stored::{Draft, labels, labels_json, ledger_entry, ledger_row, parse, release_id};
+use crate::stored::{
+    Draft, check_runner, labels, labels_json, ledger_entry, ledger_row, parse, release_id,
+};
 use crate::time;
 
 mod access;
@@ -882,10 +884,17 @@ impl Store for PostgresStore {
         Ok(started)
     }
 
-    async fn finish(&self, id: i64, outcome: Outcome, audit: &Audit) -> Result<PromotionRecord> {
+    async fn finish(
+        &self,
+        id: i64,
+        runner: &str,
+        outcome: Outcome,
+        audit: &Audit,
+    ) -> Result<PromotionRecord> {
         let mut client = self.client().await?;
         let transaction = begin_write(&mut client).await?;
         let promotion = require_promotion(&transaction, id).await?;
+        check_runner(&promotion, runner)?;
         match outcome {
             Outcome::Failed { error } => {
                 transition(

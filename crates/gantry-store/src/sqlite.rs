@@ -17,7 +17,9 @@ use crate::store::{
     NewRelease, Outcome, PromotionRecord, ReleaseRecord, Result, StopRecord, Store, StoreError,
     TokenRecord,
 };
-use crate::stored::{Draft, labels, labels_json, ledger_entry, ledger_row, parse, release_id};
+use crate::stored::{
+    Draft, check_runner, labels, labels_json, ledger_entry, ledger_row, parse, release_id,
+};
 use crate::time;
 
 mod access;
@@ -700,10 +702,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish(&self, id: i64, outcome: Outcome, audit: &Audit) -> Result<PromotionRecord> {
-        let audit = audit.clone();
+    async fn finish(
+        &self,
+        id: i64,
+        runner: &str,
+        outcome: Outcome,
+        audit: &Audit,
+    ) -> Result<PromotionRecord> {
+        let (runner, audit) = (runner.to_owned(), audit.clone());
         self.transaction(move |transaction| {
             let promotion = load_promotion(transaction, id)?.ok_or_else(|| StoreError::NotFound(format!("promotion {id}")))?;
+            check_runner(&promotion, &runner)?;
             match outcome {
                 Outcome::Failed { error } => transition(transaction, &promotion, PromotionState::Failed, &audit, Some(&error))?,
                 Outcome::Succeeded { expected_version } => {

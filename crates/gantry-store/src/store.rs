@@ -387,9 +387,17 @@ pub trait Store: Send + Sync + 'static {
     /// from now (a zero duration gives them up at once); how many it holds.
     async fn renew_leases(&self, lease: &Lease) -> Result<usize>;
 
-    /// Ends a running promotion. On success the pointer moves by compare-and-swap from
-    /// `expected_version`; if it moved meanwhile, nothing changes and this is a conflict.
-    async fn finish(&self, id: i64, outcome: Outcome, audit: &Audit) -> Result<PromotionRecord>;
+    /// Ends a running promotion that `runner` (a lease holder) runs. On success the
+    /// pointer moves by compare-and-swap from `expected_version`; if it moved meanwhile,
+    /// or another replica runs the promotion now (this one's lease ran out), nothing
+    /// changes and this is a conflict.
+    async fn finish(
+        &self,
+        id: i64,
+        runner: &str,
+        outcome: Outcome,
+        audit: &Audit,
+    ) -> Result<PromotionRecord>;
 
     /// Cancels a promotion that has not started; running and finished ones are a conflict.
     async fn cancel(&self, id: i64, audit: &Audit) -> Result<PromotionRecord>;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use gantry_core::{Grant, Name, ReleaseId, Scope};
 
 use crate::ledger::entry::{Entry, GENESIS};
-use crate::store::{Audit, Result, StoreError};
+use crate::store::{Audit, PromotionRecord, Result, StoreError};
 use crate::time;
 
 /// What a ledger entry says, before it gets its place in the chain.
@@ -108,4 +108,20 @@ pub(crate) fn grant_detail(grant: &Grant) -> serde_json::Value {
         "project": project,
         "environment": environment,
     })
+}
+
+/// A conflict unless `runner` runs `promotion` (a promotion that is not running fails
+/// the state machine's own check instead).
+pub(crate) fn check_runner(promotion: &PromotionRecord, runner: &str) -> Result<()> {
+    match &promotion.runner {
+        Some(holder)
+            if promotion.state == gantry_core::PromotionState::Running && holder != runner =>
+        {
+            Err(StoreError::Conflict(format!(
+                "promotion {} is run by {holder} now, not {runner}: its lease ran out",
+                promotion.id
+            )))
+        }
+        _ => Ok(()),
+    }
 }

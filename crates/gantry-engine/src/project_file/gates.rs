@@ -494,20 +494,22 @@ impl Converter<'_> {
 
 /// `30m`, `62h`, `1h30m`, `2d` (24 hours a day), or ISO 8601 `PT30M`.
 pub fn duration(text: &str) -> Result<SignedDuration, String> {
-    let parsed = text
+    let days = text
         .strip_suffix('d')
-        .and_then(|days| days.parse::<i64>().ok())
-        .map(|days| SignedDuration::from_hours(days.saturating_mul(24)))
-        .map_or_else(
-            || text.parse::<SignedDuration>().map_err(|e| e.to_string()),
-            Ok,
-        );
-    match parsed {
-        Ok(duration) if duration.is_positive() => Ok(duration),
-        Ok(_) => Err(format!("duration {text:?} must be more than zero")),
-        Err(_) => Err(format!(
-            "duration {text:?} is not a duration like 30m, 12h, 1h30m or 2d"
-        )),
+        .and_then(|days| days.parse::<i64>().ok());
+    let parsed = match days {
+        Some(days) => days
+            .checked_mul(86_400)
+            .map(SignedDuration::from_secs)
+            .ok_or_else(|| format!("duration {text:?} is too long"))?,
+        None => text.parse::<SignedDuration>().map_err(|_| {
+            format!("duration {text:?} is not a duration like 30m, 12h, 1h30m or 2d")
+        })?,
+    };
+    if parsed.is_positive() {
+        Ok(parsed)
+    } else {
+        Err(format!("duration {text:?} must be more than zero"))
     }
 }
 

@@ -13,3 +13,13 @@ CREATE TABLE grants (
     granted_at  TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (principal, role, project, environment)
 );
+
+-- Before roles every token could do everything: the principals of tokens still in use
+-- become admins of the server, once, so an upgrade locks nobody out.
+INSERT INTO grants (principal, role, project, environment, granted_by, granted_at)
+SELECT DISTINCT principal, 'admin', '', '', 'gantry (upgrade to roles)',
+       to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+FROM tokens
+WHERE revoked_at IS NULL
+  AND (expires_at IS NULL
+       OR expires_at > to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));

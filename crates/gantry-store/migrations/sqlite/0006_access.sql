@@ -13,3 +13,12 @@ CREATE TABLE grants (
     granted_at  TEXT NOT NULL,
     PRIMARY KEY (principal, role, project, environment)
 );
+
+-- Before roles every token could do everything: the principals of tokens still in use
+-- become admins of the server, once, so an upgrade locks nobody out.
+INSERT INTO grants (principal, role, project, environment, granted_by, granted_at)
+SELECT DISTINCT principal, 'admin', '', '', 'gantry (upgrade to roles)',
+       strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+FROM tokens
+WHERE revoked_at IS NULL
+  AND (expires_at IS NULL OR expires_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));

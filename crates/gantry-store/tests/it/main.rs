@@ -5,6 +5,7 @@ mod postgres;
 mod suite;
 
 use gantry_store::sqlite::SqliteStore;
+use gantry_store::store::Store as _;
 
 /// A fresh `SQLite` store in a throwaway directory, kept alive with the store.
 fn sqlite() -> (SqliteStore, tempfile::TempDir) {
@@ -117,4 +118,76 @@ async fn sqlite_refuses_two_running_promotions_in_one_environment() {
         error.to_string().contains("UNIQUE constraint failed"),
         "{error}"
     );
+}
+
+/// A store from before roles: the principals of its tokens still in use become admins of
+/// the server when it is upgraded; a revoked token's principal does not.
+#[test]
+fn upgrading_to_roles_keeps_working_tokens_admins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection
+            .execute_batch("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .unwrap();
+        for (version, sql) in [
+            (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+            (2, include_str!("../../migrations/sqlite/0002_tokens.sql")),
+            (3, include_str!("../../migrations/sqlite/0003_gates.sql")),
+            (
+                4,
+                include_str!("../../migrations/sqlite/0004_token_lifetimes.sql"),
+            ),
+            (
+                5,
+                include_str!("../../migrations/sqlite/0005_one_running_promotion.sql"),
+            ),
+        ] {
+            connection.execute_batch(sql).unwrap();
+            connection
+                .execute(
+                    "INSERT INTO schema_migrations VALUES (?1, 'then')",
+                    [version],
+                )
+                .unwrap();
+        }
+        connection
+            .execute_batch(
+                "INSERT INTO tokens (name, hash, created_at, created_by) VALUES ('admin', 'h1', 'then', 'gantry');
+                 INSERT INTO tokens (name, hash, created_at, created_by, revoked_at, revoked_by)
+                     VALUES ('old-ci', 'h2', 'then', 'admin', 'then', 'admin');",
+            )
+            .unwrap();
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        let grants = store.grants(None).await.unwrap();
+        assert_eq!(
+            grants
+                .iter()
+                .map(|g| (
+                    g.grant.principal.to_string(),
+                    g.grant.role,
+                    g.grant.scope.clone()
+                ))
+                .collect::<Vec<_>>(),
+            [(
+                "admin".to_owned(),
+                gantry_core::Role::Admin,
+                gantry_core::Scope::Server
+            )]
+        );
+        let token = store.token_by_hash("h1").await.unwrap().unwrap();
+        assert_eq!(token.principal.to_string(), "admin");
+    });
+    // Opening again changes nothing more.
+    runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.grants(None).await.unwrap().len(), 1);
+    });
 }

@@ -176,6 +176,7 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
     let done = store
         .finish(
             first.id,
+            "test",
             Outcome::Succeeded {
                 expected_version: 0,
             },
@@ -211,6 +212,7 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
     let failed = store
         .finish(
             second.id,
+            "test",
             Outcome::Failed {
                 error: "registry answered 503".to_owned(),
             },
@@ -225,6 +227,7 @@ pub async fn promotions_queue_run_and_move_pointers(store: &dyn Store) {
     let again = store
         .finish(
             second.id,
+            "test",
             Outcome::Failed {
                 error: "x".to_owned(),
             },
@@ -355,6 +358,7 @@ pub async fn pointers_move_only_by_compare_and_swap(store: &dyn Store) {
     let stale = store
         .finish(
             first.id,
+            "test",
             Outcome::Succeeded {
                 expected_version: 7,
             },
@@ -485,6 +489,22 @@ pub async fn holds_and_interrupted_promotions(store: &dyn Store) {
         "first in line again"
     );
     assert_eq!(store.renew_leases(&elsewhere).await.unwrap(), 1);
+    // The replica whose lease ran out cannot finish what another runs now.
+    let late = store
+        .finish(
+            promotion.id,
+            "replica-a",
+            Outcome::Failed {
+                error: "late".to_owned(),
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        late.to_string().contains("is run by replica-b now"),
+        "{late}"
+    );
 }
 
 pub async fn the_ledger_chains_every_change(store: &dyn Store) {
@@ -505,6 +525,7 @@ pub async fn the_ledger_chains_every_change(store: &dyn Store) {
     store
         .finish(
             promotion.id,
+            "test",
             Outcome::Succeeded {
                 expected_version: 0,
             },
@@ -988,6 +1009,7 @@ async fn run_queue(store: &dyn Store, project: &Name, environment: &Name) {
         store
             .finish(
                 running.id,
+                "test",
                 Outcome::Succeeded {
                     expected_version: version,
                 },

@@ -928,6 +928,12 @@ async fn tokens_expire_and_can_be_revoked() {
         .run(&["token", "create", "ci", "--expires", "soon"])
         .await
         .fails_with(1, "expires_in");
+    for too_long in ["99999999999999d", "40000d"] {
+        served
+            .run(&["token", "create", "ci", "--expires", too_long])
+            .await
+            .fails_with(1, "expires_in");
+    }
     let short = served
         .run(&["token", "create", "-o", "json", "ci", "--expires", "2s"])
         .await
