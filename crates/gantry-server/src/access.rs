@@ -166,19 +166,11 @@ pub async fn create_grant(
 ) -> Result<impl IntoResponse, ApiError> {
     let grant = grant(&state, &request)?;
     caller.require(Action::Administer, &grant.scope)?;
-    let store = state.engine.store();
-    let created = store.grant(&grant, &Audit::by(caller.actor())).await?;
-    let kept = store
-        .grants(Some(&grant.principal))
-        .await?
-        .into_iter()
-        .find(|record| record.grant == grant)
-        .ok_or_else(|| {
-            ApiError::from(gantry_store::store::StoreError::NotFound(format!(
-                "the grant just given to {}",
-                grant.principal
-            )))
-        })?;
+    let (kept, created) = state
+        .engine
+        .store()
+        .grant(&grant, &Audit::by(caller.actor()))
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {

@@ -1331,12 +1331,12 @@ impl Store for PostgresStore {
         access::token_by_hash(&self.client().await?, hash).await
     }
 
-    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<bool> {
+    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<(GrantRecord, bool)> {
         let mut client = self.client().await?;
         let transaction = begin_write(&mut client).await?;
-        let created = access::grant(&transaction, grant, audit).await?;
+        let kept = access::grant(&transaction, grant, audit).await?;
         commit(transaction).await?;
-        Ok(created)
+        Ok(kept)
     }
 
     async fn revoke_grant(&self, grant: &Grant, audit: &Audit) -> Result<()> {

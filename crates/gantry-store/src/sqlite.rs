@@ -1166,7 +1166,7 @@ impl Store for SqliteStore {
         self.transaction(access::tokens).await
     }
 
-    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<bool> {
+    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<(GrantRecord, bool)> {
         let (grant, audit) = (grant.clone(), audit.clone());
         self.transaction(move |transaction| access::grant(transaction, &grant, &audit))
             .await

@@ -523,9 +523,9 @@ pub trait Store: Send + Sync + 'static {
     /// The token whose secret hashes to `hash`, if it is neither revoked nor expired.
     async fn token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>>;
 
-    /// Gives a principal a role over a scope; `false` when it had it already (nothing
-    /// changes then).
-    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<bool>;
+    /// Gives a principal a role over a scope, and returns the grant as kept; `false` when
+    /// it had it already (nothing changes then, and the record is the earlier one).
+    async fn grant(&self, grant: &Grant, audit: &Audit) -> Result<(GrantRecord, bool)>;
 
     /// Takes a grant away; a grant that does not exist is `NotFound`.
     async fn revoke_grant(&self, grant: &Grant, audit: &Audit) -> Result<()>;

@@ -8,7 +8,7 @@ use gantry_core::{Grant, Principal};
 use serde_json::json;
 use tokio_postgres::Row;
 
-use super::{append, column, execute, exists, optional_row, rows};
+use super::{append, column, execute, exists, one_row, optional_row, rows};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
 use crate::stored::{Draft, grant_detail, parse, scope, scope_columns};
 use crate::time;
@@ -159,14 +159,15 @@ pub(super) async fn grant(
     client: &impl GenericClient,
     grant: &Grant,
     audit: &Audit,
-) -> Result<bool> {
+) -> Result<(GrantRecord, bool)> {
     let (project, environment) = scope_columns(&grant.scope);
+    let principal = grant.principal.to_string();
     let inserted = execute(
         client,
         "INSERT INTO grants (principal, role, project, environment, granted_by, granted_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         &[
-            &grant.principal.to_string(),
+            &principal,
             &grant.role.as_str(),
             &project,
             &environment,
@@ -175,11 +176,22 @@ pub(super) async fn grant(
         ],
     )
     .await?;
-    if inserted == 0 {
-        return Ok(false);
+    if inserted > 0 {
+        record(client, audit, "access.granted", grant_detail(grant)).await?;
     }
-    record(client, audit, "access.granted", grant_detail(grant)).await?;
-    Ok(true)
+    let row = one_row(
+        client,
+        "SELECT granted_by, granted_at FROM grants \
+         WHERE principal = $1 AND role = $2 AND project = $3 AND environment = $4",
+        &[&principal, &grant.role.as_str(), &project, &environment],
+    )
+    .await?;
+    let kept = GrantRecord {
+        grant: grant.clone(),
+        granted_by: column(&row, "granted_by")?,
+        granted_at: column(&row, "granted_at")?,
+    };
+    Ok((kept, inserted > 0))
 }
 
 pub(super) async fn revoke_grant(

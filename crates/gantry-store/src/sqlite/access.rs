@@ -14,8 +14,19 @@ use crate::time;
 const TOKEN_COLUMNS: &str =
     "name, principal, created_at, created_by, expires_at, revoked_at, revoked_by";
 
-fn token_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 7]> {
-    Ok([
+/// A token's columns, in [`TOKEN_COLUMNS`] order.
+type TokenRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok((
         row.get(0)?,
         row.get(1)?,
         row.get(2)?,
@@ -23,27 +34,17 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<[Option<String>; 7]> {
         row.get(4)?,
         row.get(5)?,
         row.get(6)?,
-    ])
+    ))
 }
 
-fn token_record(values: [Option<String>; 7]) -> Result<TokenRecord> {
-    let [
+fn token_record(
+    (name, principal, created_at, created_by, expires_at, revoked_at, revoked_by): TokenRow,
+) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        principal: parse("token principal", &principal)?,
         name,
-        principal,
         created_at,
         created_by,
-        expires_at,
-        revoked_at,
-        revoked_by,
-    ] = values;
-    let required = |value: Option<String>, what: &str| {
-        value.ok_or_else(|| StoreError::Corrupt(format!("token without {what}")))
-    };
-    Ok(TokenRecord {
-        principal: parse("token principal", &required(principal, "principal")?)?,
-        name: required(name, "name")?,
-        created_at: required(created_at, "created_at")?,
-        created_by: required(created_by, "created_by")?,
         expires_at,
         revoked_at,
         revoked_by,
@@ -173,14 +174,19 @@ pub(super) fn tokens(transaction: &Transaction<'_>) -> Result<Vec<TokenRecord>> 
     .collect()
 }
 
-pub(super) fn grant(transaction: &Transaction<'_>, grant: &Grant, audit: &Audit) -> Result<bool> {
+pub(super) fn grant(
+    transaction: &Transaction<'_>,
+    grant: &Grant,
+    audit: &Audit,
+) -> Result<(GrantRecord, bool)> {
     let (project, environment) = scope_columns(&grant.scope);
+    let principal = grant.principal.to_string();
     let inserted = transaction
         .execute(
             "INSERT INTO grants (principal, role, project, environment, granted_by, granted_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
             params![
-                grant.principal.to_string(),
+                principal,
                 grant.role.as_str(),
                 project,
                 environment,
@@ -189,11 +195,23 @@ pub(super) fn grant(transaction: &Transaction<'_>, grant: &Grant, audit: &Audit)
             ],
         )
         .map_err(database)?;
-    if inserted == 0 {
-        return Ok(false);
+    if inserted > 0 {
+        record(transaction, audit, "access.granted", grant_detail(grant))?;
     }
-    record(transaction, audit, "access.granted", grant_detail(grant))?;
-    Ok(true)
+    let (granted_by, granted_at) = transaction
+        .query_row(
+            "SELECT granted_by, granted_at FROM grants \
+             WHERE principal = ?1 AND role = ?2 AND project = ?3 AND environment = ?4",
+            params![principal, grant.role.as_str(), project, environment],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(database)?;
+    let kept = GrantRecord {
+        grant: grant.clone(),
+        granted_by,
+        granted_at,
+    };
+    Ok((kept, inserted > 0))
 }
 
 pub(super) fn revoke_grant(

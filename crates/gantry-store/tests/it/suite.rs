@@ -678,10 +678,14 @@ pub async fn grants_are_kept_once_and_revoked(store: &dyn Store) {
         },
     ];
     for grant in &grants {
-        assert!(store.grant(grant, &Audit::by("admin")).await.unwrap());
+        let (kept, created) = store.grant(grant, &Audit::by("admin")).await.unwrap();
+        assert!(created);
+        assert_eq!((&kept.grant, kept.granted_by.as_str()), (grant, "admin"));
     }
     let before = store.ledger_entries(0, usize::MAX).await.unwrap().len();
-    assert!(!store.grant(&grants[0], &Audit::by("admin")).await.unwrap());
+    let (again, created) = store.grant(&grants[0], &Audit::by("root")).await.unwrap();
+    assert!(!created);
+    assert_eq!(again.granted_by, "admin", "the earlier grant stands");
     assert_eq!(
         store.ledger_entries(0, usize::MAX).await.unwrap().len(),
         before,

@@ -157,11 +157,12 @@ impl Served {
 
     /// Runs `gantry ARGS` against this server, as the admin.
     pub(crate) async fn run(&self, args: &[&str]) -> Outcome {
-        gantry_with_env(
-            args,
-            &[("GANTRY_URL", &self.url), ("GANTRY_TOKEN", &self.token)],
-        )
-        .await
+        self.run_as(&self.token, args).await
+    }
+
+    /// Runs `gantry ARGS` against this server with another token.
+    pub(crate) async fn run_as(&self, token: &str, args: &[&str]) -> Outcome {
+        gantry_with_env(args, &[("GANTRY_URL", &self.url), ("GANTRY_TOKEN", token)]).await
     }
 }
 
@@ -639,26 +640,19 @@ async fn access_is_granted_listed_and_revoked() {
         .success()
         .json();
     let token = created["token"].as_str().unwrap().to_owned();
-    let as_ci = |args: &'static [&'static str]| {
-        let (url, token) = (served.url.clone(), token.clone());
-        async move {
-            gantry_with_env(
-                args,
-                &[
-                    ("GANTRY_URL", url.as_str()),
-                    ("GANTRY_TOKEN", token.as_str()),
-                ],
-            )
-            .await
-        }
-    };
-    as_ci(&["status", "--project", "payments"])
+    served
+        .run_as(&token, &["status", "--project", "payments"])
         .await
         .fails_with(
             1,
             "gantry access grant viewer --to service:payments-ci --project payments",
         );
-    let text = as_ci(&["whoami"]).await.success().stdout.clone();
+    let text = served
+        .run_as(&token, &["whoami"])
+        .await
+        .success()
+        .stdout
+        .clone();
     assert!(text.starts_with("service:payments-ci\nno grants"), "{text}");
 
     let granted = served
@@ -681,8 +675,15 @@ async fn access_is_granted_listed_and_revoked() {
         granted,
         "service:payments-ci is promoter over payments/dev\n"
     );
-    as_ci(&["status", "--project", "payments"]).await.success();
-    let me = as_ci(&["whoami", "-o", "json"]).await.success().json();
+    served
+        .run_as(&token, &["status", "--project", "payments"])
+        .await
+        .success();
+    let me = served
+        .run_as(&token, &["whoami", "-o", "json"])
+        .await
+        .success()
+        .json();
     assert_eq!(me["grants"][0]["role"], "promoter", "{me}");
     let listed = served
         .run(&["access", "list"])
@@ -704,7 +705,11 @@ async fn access_is_granted_listed_and_revoked() {
         "{listed}"
     );
     // Only admins give roles; mistakes name the field and exit non-zero.
-    as_ci(&["access", "grant", "admin", "--to", "service:payments-ci"])
+    served
+        .run_as(
+            &token,
+            &["access", "grant", "admin", "--to", "service:payments-ci"],
+        )
         .await
         .fails_with(1, "needs the admin role");
     served
@@ -737,7 +742,8 @@ async fn access_is_granted_listed_and_revoked() {
         ])
         .await
         .success();
-    as_ci(&["status", "--project", "payments"])
+    served
+        .run_as(&token, &["status", "--project", "payments"])
         .await
         .fails_with(1, "needs the viewer role");
 }
@@ -777,27 +783,16 @@ oidc:
             }),
         )
     };
-    let as_job = |token: String, args: &'static [&'static str]| {
-        let url = served.url.clone();
-        async move {
-            gantry_with_env(
-                args,
-                &[
-                    ("GANTRY_URL", url.as_str()),
-                    ("GANTRY_TOKEN", token.as_str()),
-                ],
-            )
-            .await
-        }
-    };
     let main = job("acme/payments", "refs/heads/main");
-    let me = as_job(main.clone(), &["whoami", "-o", "json"])
+    let me = served
+        .run_as(&main, &["whoami", "-o", "json"])
         .await
         .success()
         .json();
     assert_eq!(me["principal"], "service:payments-release", "{me}");
     let branch = job("acme/payments", "refs/heads/fix");
-    let me = as_job(branch, &["whoami", "-o", "json"])
+    let me = served
+        .run_as(&branch, &["whoami", "-o", "json"])
         .await
         .success()
         .json();
@@ -806,7 +801,8 @@ oidc:
         "the next rule: {me}"
     );
 
-    as_job(main.clone(), &["status", "--project", "payments"])
+    served
+        .run_as(&main, &["status", "--project", "payments"])
         .await
         .fails_with(1, "needs the viewer role");
     served
@@ -821,13 +817,15 @@ oidc:
         ])
         .await
         .success();
-    as_job(main, &["status", "--project", "payments"])
+    served
+        .run_as(&main, &["status", "--project", "payments"])
         .await
         .success();
 
     // Tokens the rules or the keys do not vouch for are turned away with the reason.
     let stranger = job("evil/payments", "refs/heads/main");
-    as_job(stranger, &["whoami"])
+    served
+        .run_as(&stranger, &["whoami"])
         .await
         .fails_with(1, "no account rule");
     let other = gantry_testkit::OidcIssuer::new("https://token.actions.githubusercontent.com");
@@ -835,12 +833,16 @@ oidc:
         "https://gantry.test",
         &serde_json::json!({"repository": "acme/payments", "ref": "refs/heads/main"}),
     );
-    as_job(forged, &["whoami"]).await.fails_with(1, "signature");
+    served
+        .run_as(&forged, &["whoami"])
+        .await
+        .fails_with(1, "signature");
     let elsewhere = issuer.token(
         "https://other.service",
         &serde_json::json!({"repository": "acme/payments"}),
     );
-    as_job(elsewhere, &["whoami"])
+    served
+        .run_as(&elsewhere, &["whoami"])
         .await
         .fails_with(1, "audience");
 }
@@ -911,19 +913,6 @@ oidc:
 async fn tokens_expire_and_can_be_revoked() {
     let registry = Registry::start().await;
     let served = serve(&registry).await;
-    let as_token = |token: String| {
-        let url = served.url.clone();
-        async move {
-            gantry_with_env(
-                &["whoami", "-o", "json"],
-                &[
-                    ("GANTRY_URL", url.as_str()),
-                    ("GANTRY_TOKEN", token.as_str()),
-                ],
-            )
-            .await
-        }
-    };
     served
         .run(&["token", "create", "ci", "--expires", "soon"])
         .await
@@ -946,7 +935,11 @@ async fn tokens_expire_and_can_be_revoked() {
         .success()
         .json();
     let lasting = lasting["token"].as_str().unwrap().to_owned();
-    let me = as_token(short.clone()).await.success().json();
+    let me = served
+        .run_as(&short, &["whoami", "-o", "json"])
+        .await
+        .success()
+        .json();
     assert_eq!(
         me["principal"], "ci",
         "a token acts for the user named like it: {me}"
@@ -966,12 +959,17 @@ async fn tokens_expire_and_can_be_revoked() {
     assert!(!listed.to_string().contains(&short), "no secrets listed");
 
     tokio::time::sleep(std::time::Duration::from_millis(2200)).await;
-    as_token(short)
+    served
+        .run_as(&short, &["whoami", "-o", "json"])
         .await
         .fails_with(1, "the token is not valid");
-    as_token(lasting.clone()).await.success();
+    served
+        .run_as(&lasting, &["whoami", "-o", "json"])
+        .await
+        .success();
     served.run(&["token", "revoke", "deploy"]).await.success();
-    as_token(lasting)
+    served
+        .run_as(&lasting, &["whoami", "-o", "json"])
         .await
         .fails_with(1, "the token is not valid");
     served
