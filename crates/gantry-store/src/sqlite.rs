@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (6, include_str!("../migrations/sqlite/0006_access.sql")),
     (7, include_str!("../migrations/sqlite/0007_leases.sql")),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_ledger_refuses_replace.sql"),
+    ),
 ];
 
 #[derive(Debug, Clone)]

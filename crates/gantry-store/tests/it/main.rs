@@ -101,6 +101,62 @@ fn sqlite_refuses_ledger_updates_and_deletes() {
     assert!(delete.to_string().contains("append-only"), "{delete}");
 }
 
+/// `INSERT OR REPLACE` deletes the row it replaces without firing DELETE triggers: the
+/// database refuses it (and every other insert at a place already taken) all the same,
+/// for entries and checkpoints.
+#[test]
+fn sqlite_refuses_replacing_ledger_entries_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let before = runtime.block_on(async {
+        let store = SqliteStore::open(&path).unwrap();
+        suite::releases_are_created_once(&store).await;
+        store.ledger_entries(0, 100).await.unwrap()
+    });
+    let connection = rusqlite::Connection::open(&path).unwrap();
+    connection
+        .execute(
+            "INSERT INTO checkpoints (size, note, created_at) VALUES (1, 'signed note', 'then')",
+            [],
+        )
+        .unwrap();
+    for statement in [
+        "INSERT OR REPLACE INTO ledger (sequence, hash, entry) VALUES (1, 'forged', '{}')",
+        "REPLACE INTO ledger (sequence, hash, entry) VALUES (1, 'forged', '{}')",
+        "INSERT INTO ledger (sequence, hash, entry) VALUES (1, 'forged', '{}') \
+         ON CONFLICT (sequence) DO UPDATE SET entry = excluded.entry",
+        "INSERT OR REPLACE INTO checkpoints (size, note, created_at) VALUES (1, 'forged', 'now')",
+        "REPLACE INTO checkpoints (size, note, created_at) VALUES (1, 'forged', 'now')",
+        "INSERT INTO checkpoints (size, note, created_at) VALUES (1, 'forged', 'now') \
+         ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+    ] {
+        let error = connection.execute(statement, []).unwrap_err();
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+    let note: String = connection
+        .query_row("SELECT note FROM checkpoints WHERE size = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(note, "signed note");
+    drop(connection);
+    let after = runtime.block_on(async {
+        SqliteStore::open(&path)
+            .unwrap()
+            .ledger_entries(0, 100)
+            .await
+            .unwrap()
+    });
+    assert_eq!(after, before);
+}
+
 /// Belt and braces under the store's own check: the database refuses a second running
 /// promotion in one environment.
 #[tokio::test]

@@ -16,18 +16,39 @@ pub async fn postgres() -> (PostgresStore, TestDatabase) {
     (store, database)
 }
 
-/// The database itself refuses to change the ledger, whoever asks.
+/// The database itself refuses to change the ledger or its checkpoints, whoever asks and
+/// however the statement is spelled.
 #[tokio::test]
 async fn postgres_refuses_ledger_updates_and_deletes() {
     let (store, database) = postgres().await;
     suite::releases_are_created_once(&store).await;
     let before = store.ledger_entries(0, 100).await.unwrap();
     let client = database.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO checkpoints (size, note, created_at) VALUES (1, 'signed note', 'then')",
+        )
+        .await
+        .unwrap();
     for statement in [
         "UPDATE ledger SET entry = '{}' WHERE sequence = 1",
         "DELETE FROM ledger",
         "DELETE FROM ledger WHERE sequence < 0",
         "TRUNCATE ledger",
+        // What SQLite's REPLACE does, PostgreSQL spells as an upsert or a MERGE: each
+        // fires the statement triggers of the UPDATE or DELETE it may do.
+        "INSERT INTO ledger (sequence, hash, entry) VALUES (1, 'forged', '{}') \
+         ON CONFLICT (sequence) DO UPDATE SET entry = excluded.entry",
+        "MERGE INTO ledger USING (VALUES (1::bigint)) AS forged (sequence) \
+         ON ledger.sequence = forged.sequence WHEN MATCHED THEN UPDATE SET entry = '{}'",
+        "MERGE INTO ledger USING (VALUES (1::bigint)) AS forged (sequence) \
+         ON ledger.sequence = forged.sequence WHEN MATCHED THEN DELETE",
+        "WITH gone AS (DELETE FROM ledger RETURNING sequence) SELECT count(*) FROM gone",
+        "INSERT INTO checkpoints (size, note, created_at) VALUES (1, 'forged', 'now') \
+         ON CONFLICT (size) DO UPDATE SET note = excluded.note",
+        "MERGE INTO checkpoints USING (VALUES (1::bigint)) AS forged (size) \
+         ON checkpoints.size = forged.size WHEN MATCHED THEN DELETE",
+        "TRUNCATE checkpoints",
     ] {
         let error = client.batch_execute(statement).await.unwrap_err();
         let message = error
@@ -37,6 +58,12 @@ async fn postgres_refuses_ledger_updates_and_deletes() {
         assert!(message.contains("append-only"), "{statement}: {error:?}");
     }
     assert_eq!(store.ledger_entries(0, 100).await.unwrap(), before);
+    let note: String = client
+        .query_one("SELECT note FROM checkpoints WHERE size = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(note, "signed note");
 }
 
 /// Belt and braces under the writers' lock: the database refuses a second running
