@@ -28,7 +28,11 @@
 //! of the entries before it. It stops at the first problem, in file order, and names it.
 //!
 //! Entries after the last checkpoint are chained but not signed: [`VerifySummary`] says how
-//! many entries the last checkpoint covers.
+//! many entries the last checkpoint covers, and [`VerifySummary::require_signed`] refuses an
+//! export in which any entry is left uncovered (no checkpoint at all, or an entry appended
+//! after the last one), naming the first such entry. A caller that holds the key and wants
+//! to know who wrote the whole file asks for it; one that reads a live ledger may accept an
+//! unsigned tail and report its length ([`VerifySummary::unsigned_entries`]).
 //!
 //! The work is split over two threads: the calling thread reads, parses and canonicalizes
 //! the lines, and a second one hashes, chains and checks them, in file order. Batches of
@@ -190,6 +194,8 @@ pub struct VerifySummary {
     /// How many entries the last checkpoint covers: the ones after it are chained but not
     /// signed.
     pub signed_entries: u64,
+    /// The line of the first entry no checkpoint covers (entry `signed_entries + 1`), if any.
+    pub first_unsigned_line: Option<u64>,
     /// The hash of the last entry ([`GENESIS`] for an empty export).
     pub last_hash: [u8; 32],
     /// The Merkle root of all the entries.
@@ -198,6 +204,28 @@ pub struct VerifySummary {
     /// false they were verified with the key named in the file itself, which proves only
     /// that the file is consistent, not who made it.
     pub key_trusted: bool,
+}
+
+impl VerifySummary {
+    /// How many entries follow the last checkpoint: chained, but signed by nobody.
+    pub fn unsigned_entries(&self) -> u64 {
+        self.entries - self.signed_entries
+    }
+
+    /// Refuses an export in which some entry is not covered by a checkpoint, naming the
+    /// first: without a signature over it, whoever could write the file could have written
+    /// that entry (removed the last checkpoint, or appended after it).
+    pub fn require_signed(&self) -> Result<(), VerifyError> {
+        if self.signed_entries == self.entries {
+            return Ok(());
+        }
+        Err(VerifyError::Unsigned {
+            sequence: self.signed_entries + 1,
+            line: self.first_unsigned_line,
+            unsigned: self.unsigned_entries(),
+            entries: self.entries,
+        })
+    }
 }
 
 /// The first problem found in a ledger, naming the entry or checkpoint and, in an export,
@@ -244,6 +272,22 @@ pub enum VerifyError {
         sequence: u64,
         /// The line, in an export.
         line: Option<u64>,
+    },
+    /// An entry that no checkpoint covers, where every entry must be signed
+    /// ([`VerifySummary::require_signed`]).
+    #[error(
+        "entry {sequence}{}: no signed checkpoint covers it ({unsigned} of {entries} entries are not signed)",
+        at(*line)
+    )]
+    Unsigned {
+        /// The first entry no checkpoint covers.
+        sequence: u64,
+        /// Its line, in an export.
+        line: Option<u64>,
+        /// How many entries no checkpoint covers.
+        unsigned: u64,
+        /// How many entries the export holds.
+        entries: u64,
     },
     /// A checkpoint does not hold.
     #[error("checkpoint at line {line}{}: {problem}", size.map(|size| format!(" (size {size})")).unwrap_or_default())]
@@ -532,6 +576,7 @@ pub fn verify_export(
         entries: checked.chain.entries,
         checkpoints: checked.checkpoints,
         signed_entries: checked.signed_entries,
+        first_unsigned_line: checked.first_unsigned_line,
         last_hash: checked.chain.last_hash,
         root: checked.chain.tree.root(),
         key_trusted: trusted_key.is_some(),
@@ -652,6 +697,8 @@ struct Checked {
     chain: Chain,
     checkpoints: u64,
     signed_entries: u64,
+    /// The line of entry `signed_entries + 1`, once read.
+    first_unsigned_line: Option<u64>,
 }
 
 /// Checks the batches in order, and sends them back for reuse.
@@ -665,6 +712,7 @@ fn check_batches(
         chain: Chain::new(),
         checkpoints: 0,
         signed_entries: 0,
+        first_unsigned_line: None,
     };
     for batch in from_reader {
         for item in &batch.items {
@@ -682,10 +730,15 @@ fn check_batches(
                     checked
                         .chain
                         .push(*sequence, previous, canonical, Some(*line))?;
+                    if checked.first_unsigned_line.is_none() {
+                        checked.first_unsigned_line = Some(*line);
+                    }
                 }
                 Item::Checkpoint { line, note } => {
                     checked.signed_entries = checked.chain.checkpoint(note, *line, origin, key)?;
                     checked.checkpoints += 1;
+                    // A checkpoint covers every entry before it.
+                    checked.first_unsigned_line = None;
                 }
             }
         }
@@ -875,6 +928,7 @@ mod tests {
                 entries: ENTRIES,
                 checkpoints: ENTRIES / EVERY + 1,
                 signed_entries: ENTRIES,
+                first_unsigned_line: None,
                 last_hash: fixture.entries.last().expect("entries").hash(),
                 root: merkle::root(&leaves),
                 key_trusted: true,
@@ -898,6 +952,7 @@ mod tests {
             (summary.entries, summary.signed_entries),
             (ENTRIES - 10, ENTRIES - 50)
         );
+        assert_eq!(summary.unsigned_entries(), 40);
 
         // Whitespace and member order are not significant.
         let mut lines = fixture.lines.clone();
@@ -1047,6 +1102,64 @@ mod tests {
             .verify(&fixture.lines[..=fixture.line_of(200)])
             .expect("verifies");
         assert_eq!((summary.entries, summary.signed_entries), (200, 200));
+    }
+
+    #[test]
+    fn every_entry_signed_is_required_on_request() {
+        let fixture = Fixture::new();
+        let summary = fixture.verify(&fixture.lines).expect("verifies");
+        summary.require_signed().expect("every entry is signed");
+        assert_eq!(summary.unsigned_entries(), 0);
+
+        // The last checkpoint removed: the entries after the one before are unsigned.
+        let mut lines = fixture.lines.clone();
+        let last = lines.pop().expect("lines");
+        assert!(last.starts_with("{\"checkpoint\""), "{last}");
+        let summary = fixture.verify(&lines).expect("a consistent export");
+        assert_eq!(
+            (summary.signed_entries, summary.unsigned_entries()),
+            (ENTRIES - EVERY, EVERY)
+        );
+        let first = ENTRIES - EVERY + 1;
+        assert_eq!(
+            summary.require_signed().expect_err("refused").to_string(),
+            format!(
+                "entry {first} (line {}): no signed checkpoint covers it (50 of 300 entries are not signed)",
+                fixture.line_of(first)
+            )
+        );
+
+        // Every checkpoint removed.
+        let lines: Vec<String> = fixture
+            .lines
+            .iter()
+            .filter(|line| !line.starts_with("{\"checkpoint\""))
+            .cloned()
+            .collect();
+        let summary = fixture.verify(&lines).expect("a consistent export");
+        assert_eq!(
+            summary.require_signed().expect_err("refused").to_string(),
+            "entry 1 (line 2): no signed checkpoint covers it (300 of 300 entries are not signed)"
+        );
+
+        // A forged entry appended after the last checkpoint, chained to the one before.
+        let last = fixture.entries.last().expect("entries");
+        let forged = Entry {
+            sequence: last.sequence + 1,
+            actor: "mallory".to_owned(),
+            previous: hex::encode(last.hash()),
+            ..last.clone()
+        };
+        let mut lines = fixture.lines.clone();
+        lines.push(serde_json::to_string(&json!({"entry": forged})).expect("JSON"));
+        let summary = fixture.verify(&lines).expect("a consistent export");
+        assert_eq!(
+            summary.require_signed().expect_err("refused").to_string(),
+            format!(
+                "entry 301 (line {}): no signed checkpoint covers it (1 of 301 entries are not signed)",
+                lines.len()
+            )
+        );
     }
 
     #[test]
