@@ -399,6 +399,7 @@ fn gates() -> Result<Gates> {
             },
         ],
         policies: vec![Arc::new(policy)],
+        evidence_from: BTreeMap::new(),
     })
 }
 
@@ -423,6 +424,9 @@ fn facts() -> Facts {
                     flaky: u64::from(index == 1) * 2,
                 }),
                 added_at: ago(1670),
+                supplied_by: "service:ci".to_owned(),
+                supplier_may_promote: true,
+                signer: None,
             },
             EvidenceFact {
                 digest: digest(0x101 + n),
@@ -430,6 +434,9 @@ fn facts() -> Facts {
                 component: about.clone(),
                 summary: Summary::Vulnerabilities(trivy_scan(index)),
                 added_at: ago(1665),
+                supplied_by: "service:ci".to_owned(),
+                supplier_may_promote: true,
+                signer: None,
             },
             EvidenceFact {
                 digest: digest(0x102 + n),
@@ -456,6 +463,9 @@ fn facts() -> Facts {
                     .collect(),
                 }),
                 added_at: ago(1665),
+                supplied_by: "service:ci".to_owned(),
+                supplier_may_promote: true,
+                signer: None,
             },
             EvidenceFact {
                 digest: digest(0x103 + n),
@@ -468,6 +478,9 @@ fn facts() -> Facts {
                     commit: Some(REVISION.to_owned()),
                 }),
                 added_at: ago(1675),
+                supplied_by: "service:ci".to_owned(),
+                supplier_may_promote: true,
+                signer: Some(Signer::Key("release".to_owned())),
             },
         ]);
         signers.push(SignerFact {
@@ -494,6 +507,9 @@ fn facts() -> Facts {
             document: json!({"rps": 1200, "p50_ms": 41, "p99_ms": 187, "errors": 0}),
         }),
         added_at: ago(1500),
+        supplied_by: "service:ci".to_owned(),
+        supplier_may_promote: true,
+        signer: None,
     });
     let group = |members: &[&str]| -> BTreeSet<String> {
         members.iter().map(|m| (*m).to_owned()).collect()
@@ -524,6 +540,7 @@ fn facts() -> Facts {
         },
         requested_by: Some("alice".to_owned()),
         emergency: false,
+        rollback: false,
         evidence,
         signers,
         approvals: vec![

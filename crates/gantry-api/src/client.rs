@@ -247,7 +247,8 @@ impl Client {
         .await
     }
 
-    /// Evaluates a release's gates for an environment now, and explains the decision.
+    /// Evaluates a release's gates for an environment now, and explains the decision
+    /// (a read: nothing is recorded).
     pub async fn decision(
         &self,
         project: &str,
@@ -255,7 +256,7 @@ impl Client {
         environment: &str,
     ) -> Result<Decision, ClientError> {
         self.call(
-            Method::POST,
+            Method::GET,
             &format!(
                 "/api/v1/projects/{}/releases/{}/decision?environment={}",
                 segment(project),

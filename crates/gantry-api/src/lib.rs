@@ -22,7 +22,8 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRelease {
-    /// Component name → reference (tag or digest) to resolve once.
+    /// Component name → `TAG`, `@DIGEST`, or `HOST/REPO:TAG` / `HOST/REPO@DIGEST`, inside
+    /// the component's repository (or one its `also_from` names); resolved once.
     pub components: BTreeMap<String, String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -343,8 +344,35 @@ pub struct Decision {
     pub evidence: Vec<String>,
     #[serde(default)]
     pub emergency: bool,
+    /// Every piece of evidence about the release: who supplied it, whether it counted
+    /// here, and why (not).
+    #[serde(default)]
+    pub evidence_use: Vec<EvidenceUse>,
+    /// When the gates were looked at.
     #[serde(default)]
     pub decided_at: Option<String>,
+    /// The waiting promotion whose requester, emergency flag and kind the gates saw,
+    /// when one waits; otherwise they saw a promotion nobody has asked for yet.
+    #[serde(default)]
+    pub promotion: Option<i64>,
+}
+
+/// What one piece of evidence meant to a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceUse {
+    pub digest: String,
+    pub kind: String,
+    #[serde(default)]
+    pub component: Option<String>,
+    /// The principal that handed it in (`engine` for what was read from the registry).
+    pub supplied_by: String,
+    /// The key or identity whose signature over it verified against `trust:`, if any.
+    #[serde(default)]
+    pub signed_by: Option<String>,
+    /// Whether a gate read it to decide.
+    pub counted: bool,
+    /// Why it counted, or why not.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -25,7 +25,7 @@ use gantry_evidence::signature::{
 };
 use gantry_oci::{Attached, AttachedLayer, Endpoint, Via};
 use gantry_policy::{Gates, Signer, SignerFact};
-use gantry_store::store::ReleaseRecord;
+use gantry_store::store::{EvidenceRecord, ReleaseRecord};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -68,6 +68,10 @@ pub struct Refused {
 #[derive(Default)]
 pub(crate) struct PullCache {
     looks: HashMap<(Name, Digest), (Instant, Vec<SignerFact>)>,
+    /// Whose DSSE signature over a piece of evidence handed in through the API verified
+    /// (`None`: none did). Evidence is content-addressed and `trust:` fixed for the
+    /// engine's life, so the answer never goes stale.
+    evidence_signers: HashMap<(Name, Digest), Option<Signer>>,
     /// Layers already refused in the ledger, so a look that finds the same bad layer
     /// again does not record it again.
     refused: HashSet<Digest>,
@@ -141,6 +145,62 @@ impl Engine {
         let pulled = self.pull(project, &record, actor).await?;
         self.reconsider_later(project.name());
         Ok(pulled)
+    }
+
+    /// The signer of a piece of evidence: the signature the registry look verified for
+    /// these exact bytes (attestations kept from the registry), or, for provenance
+    /// handed in through the API, its DSSE envelope's signature verified against the
+    /// project's keys. A bare statement, or an envelope no trusted key signed, has none:
+    /// it is kept as information and counts as unsigned.
+    pub(crate) async fn evidence_signer(
+        &self,
+        project: &Name,
+        record: &EvidenceRecord,
+        kind: &Kind,
+        signers: &[SignerFact],
+    ) -> Result<Option<Signer>, EngineError> {
+        if let Some(fact) = signers.iter().find(|s| s.digest == record.digest) {
+            return Ok(Some(fact.signer.clone()));
+        }
+        if *kind != Kind::SlsaProvenance {
+            return Ok(None);
+        }
+        let Some(trust) = self.trust(project).filter(|t| !t.keys.is_empty()) else {
+            return Ok(None);
+        };
+        let key = (project.clone(), record.digest.clone());
+        if let Some(known) = self
+            .inner
+            .pulls
+            .lock()
+            .expect("lock")
+            .evidence_signers
+            .get(&key)
+        {
+            return Ok(known.clone());
+        }
+        let bytes = self
+            .inner
+            .store
+            .evidence_bytes(project, &record.digest)
+            .await?
+            .unwrap_or_default();
+        let signer = match signature::verify_dsse(&bytes, &trust.keys) {
+            Ok(verified) => match verified.signer {
+                signature::Signer::Key { name } => Some(Signer::Key(name)),
+                signature::Signer::Identity { issuer, subject } => {
+                    Some(Signer::Identity { issuer, subject })
+                }
+            },
+            Err(_) => None,
+        };
+        self.inner
+            .pulls
+            .lock()
+            .expect("lock")
+            .evidence_signers
+            .insert(key, signer.clone());
+        Ok(signer)
     }
 
     fn trust(&self, project: &Name) -> Option<&Trust> {

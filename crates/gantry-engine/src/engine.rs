@@ -15,6 +15,7 @@ use gantry_store::store::{
 };
 use tokio::sync::{Notify, broadcast};
 
+use crate::gates::Ask;
 use crate::project_file::{Definition, Governance};
 
 /// Why the engine refused or failed a request, in words for the person who asked.
@@ -37,6 +38,9 @@ pub enum EngineError {
         reference: String,
         error: gantry_oci::Error,
     },
+    /// An approval or rejection that its gate would not count, so it is not recorded.
+    #[error("this {what} would not count, so it is not recorded: {reason}")]
+    NotCounted { what: &'static str, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -499,8 +503,11 @@ impl Engine {
                 project,
                 environment,
                 release,
-                Some(&request.actor),
-                request.emergency,
+                Ask {
+                    requested_by: Some(&request.actor),
+                    emergency: request.emergency,
+                    rollback: kind == PromotionKind::Rollback,
+                },
             )
             .await?;
         let mut audit = Audit::by(&request.actor);
@@ -522,7 +529,7 @@ impl Engine {
         if !created {
             return Ok(promotion);
         }
-        if self.gates(project.name(), environment).is_some() {
+        if !decision.gates.is_empty() {
             self.record(project, environment, release, Some(promotion.id), &decision)
                 .await?;
         }
@@ -617,25 +624,18 @@ impl Engine {
         {
             return Ok(());
         }
-        let gated = self.gates(project.name(), environment).is_some();
-        let (record, decision) = if gated {
-            let record = self.release(project, release.digest().as_str()).await?;
-            let decision = self
-                .evaluate(project, environment, &record, None, false)
+        // Gates, or a stopped line, decide whether automation may follow.
+        let record = self.release(project, release.digest().as_str()).await?;
+        let decision = self
+            .evaluate(project, environment, &record, Ask::default())
+            .await?;
+        if decision.verdict == Verdict::Deny {
+            self.record(project, environment, &record, None, &decision)
                 .await?;
-            if decision.verdict == Verdict::Deny {
-                self.record(project, environment, &record, None, &decision)
-                    .await?;
-                tracing::info!(project = %project.name(), %environment, %release, failures = %decision.failures(), "gates fail: not following upstream");
-                return Ok(());
-            }
-            (Some(record), Some(decision))
-        } else {
-            (None, None)
-        };
-        let waiting = decision
-            .as_ref()
-            .is_some_and(|d| d.verdict == Verdict::Pending);
+            tracing::info!(project = %project.name(), %environment, %release, failures = %decision.failures(), "gates fail: not following upstream");
+            return Ok(());
+        }
+        let waiting = decision.verdict == Verdict::Pending;
         if waiting {
             // A track environment follows the newest release: an older one still
             // waiting there is pointless now.
@@ -682,8 +682,8 @@ impl Engine {
                 &Audit::by(ENGINE).because("tracking upstream"),
             )
             .await?;
-        if let (true, Some(record), Some(decision)) = (created, &record, &decision) {
-            self.record(project, environment, record, Some(promotion.id), decision)
+        if created && !decision.gates.is_empty() {
+            self.record(project, environment, &record, Some(promotion.id), &decision)
                 .await?;
         }
         self.kick(project.name(), environment);
@@ -839,15 +839,16 @@ impl Engine {
         let target = project
             .environment(environment.as_str())
             .ok_or_else(|| EngineError::Invalid(format!("no environment {environment}")))?;
-        if self.gates(project.name(), environment).is_some() {
-            // The last look, just before anything is written: a gate may have changed
-            // since the promotion was queued (a freeze began, a rejection came in).
-            let release = self
-                .release(project, promotion.release.digest().as_str())
-                .await?;
-            let decision = self
-                .evaluate_promotion(project, &promotion, &release)
-                .await?;
+        // The last look, just before anything is written: a gate may have changed since
+        // the promotion was queued (a freeze began, a rejection came in, the line was
+        // stopped).
+        let release = self
+            .release(project, promotion.release.digest().as_str())
+            .await?;
+        let decision = self
+            .evaluate_promotion(project, &promotion, &release)
+            .await?;
+        if !decision.gates.is_empty() {
             self.record(
                 project,
                 environment,

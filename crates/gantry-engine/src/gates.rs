@@ -4,16 +4,17 @@
 //! ends) without polling every release.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use gantry_core::{Name, Project, PromotionState, Verdict};
+use gantry_core::{Action, Name, Principal, Project, PromotionState, ReleaseId, Scope, Verdict};
 use gantry_evidence::{Kind, Summary};
 use gantry_policy::{
     ApprovalFact, Decision, EvidenceFact, Facts, Gates, ReleaseFacts, StopFact, UpstreamFact,
 };
 use gantry_store::store::{
     Audit, DecisionRecord, EvidenceRecord, NewApproval, NewDecision, NewEvidence, NewRefusal,
-    PromotionRecord, ReleaseRecord,
+    PromotionKind, PromotionRecord, ReleaseRecord,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -30,11 +31,16 @@ pub struct AddedEvidence {
     pub created: bool,
 }
 
-/// A decision with its record.
+/// A decision looked at now, not recorded: what `gantry why` shows.
 #[derive(Debug, Clone)]
 pub struct Explained {
     pub decision: Decision,
-    pub record: Option<DecisionRecord>,
+    /// The release's full id.
+    pub release: ReleaseId,
+    /// The waiting promotion whose requester, emergency flag and kind the gates saw.
+    pub promotion: Option<i64>,
+    /// When the gates were looked at.
+    pub at: Timestamp,
 }
 
 /// No gates: nothing to evaluate, nothing to record, the release may go.
@@ -47,6 +53,7 @@ fn allow_all() -> Decision {
         evidence: Vec::new(),
         wake_at: None,
         emergency: false,
+        evidence_use: Vec::new(),
     }
 }
 
@@ -54,13 +61,39 @@ fn timestamp(text: &str) -> Timestamp {
     text.parse().unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// What an environment asks where its project file configures no gates: nothing but
+/// what holds everywhere (a stopped line).
+static NO_GATES: LazyLock<Gates> = LazyLock::new(Gates::default);
+
+/// Who asks for a promotion and how, as the gates see it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ask<'a> {
+    /// `None` when automation proposes it.
+    pub(crate) requested_by: Option<&'a str>,
+    pub(crate) emergency: bool,
+    /// It puts back a release the environment held before, which passes a stop.
+    pub(crate) rollback: bool,
+}
+
+impl<'a> Ask<'a> {
+    /// How a stored promotion asks.
+    pub(crate) fn of(promotion: &'a PromotionRecord) -> Ask<'a> {
+        Ask {
+            requested_by: requester(promotion),
+            emergency: promotion.emergency,
+            rollback: promotion.kind == PromotionKind::Rollback,
+        }
+    }
+}
+
 impl Engine {
-    pub(crate) fn gates(&self, project: &Name, environment: &Name) -> Option<&Gates> {
+    /// The gates the project file configures for `environment` (perhaps none).
+    pub(crate) fn gates(&self, project: &Name, environment: &Name) -> &Gates {
         self.inner
             .governance
             .get(project)
             .and_then(|g| g.gates.get(environment.as_str()))
-            .filter(|g| !g.is_empty())
+            .unwrap_or(&NO_GATES)
     }
 
     /// Everything the gates of `environment` read about `release`, now.
@@ -69,11 +102,15 @@ impl Engine {
         project: &Project,
         environment: &Name,
         release: &ReleaseRecord,
-        requested_by: Option<&str>,
-        emergency: bool,
+        gates: &Gates,
+        ask: Ask<'_>,
+        stops: Vec<StopFact>,
     ) -> Result<Facts, EngineError> {
         let store = &self.inner.store;
+        let signers = self.signers(project, release, gates).await?;
         let mut evidence = Vec::new();
+        // Whether each supplier may promote here, asked once per decision.
+        let mut may_promote: BTreeMap<String, bool> = BTreeMap::new();
         for record in store.evidence(project.name(), &release.id).await? {
             let (Ok(kind), Ok(summary)) = (
                 record.kind.parse::<Kind>(),
@@ -85,12 +122,27 @@ impl Engine {
                 );
                 continue;
             };
+            let supplier_may_promote = if let Some(allowed) = may_promote.get(&record.added_by) {
+                *allowed
+            } else {
+                let allowed = self
+                    .may_promote(project.name(), environment, &record.added_by)
+                    .await?;
+                may_promote.insert(record.added_by.clone(), allowed);
+                allowed
+            };
+            let signer = self
+                .evidence_signer(project.name(), &record, &kind, &signers)
+                .await?;
             evidence.push(EvidenceFact {
                 digest: record.digest,
                 kind,
                 component: record.component.map(|c| c.to_string()),
                 summary,
                 added_at: timestamp(&record.added_at),
+                supplied_by: record.added_by,
+                supplier_may_promote,
+                signer,
             });
         }
         // Each person's latest word counts.
@@ -120,30 +172,12 @@ impl Engine {
                 environment: upstream.to_string(),
             })
             .collect();
-        let stops = store
-            .stops(project.name())
-            .await?
-            .into_iter()
-            .filter(|s| s.environment.as_ref().is_none_or(|e| e == environment))
-            .map(|s| StopFact {
-                environment: s.environment.map(|e| e.to_string()),
-                reason: s.reason,
-                by: s.by,
-                since: timestamp(&s.since),
-            })
-            .collect();
         let governance = self.inner.governance.get(project.name());
-        let (signers, metrics) = match self.gates(project.name(), environment) {
-            Some(gates) => {
-                let metrics = match governance.and_then(|g| g.prometheus.as_deref()) {
-                    Some(base) if !gates.metrics.is_empty() => {
-                        self.inner.prometheus.measure(base, &gates.metrics).await
-                    }
-                    _ => BTreeMap::new(),
-                };
-                (self.signers(project, release, gates).await?, metrics)
+        let metrics = match governance.and_then(|g| g.prometheus.as_deref()) {
+            Some(base) if !gates.metrics.is_empty() => {
+                self.inner.prometheus.measure(base, &gates.metrics).await
             }
-            None => (Vec::new(), BTreeMap::new()),
+            _ => BTreeMap::new(),
         };
         Ok(Facts {
             project: project.name().to_string(),
@@ -160,8 +194,9 @@ impl Engine {
                     .map(|a| (a.component.to_string(), a.digest.clone()))
                     .collect(),
             },
-            requested_by: requested_by.map(str::to_owned),
-            emergency,
+            requested_by: ask.requested_by.map(str::to_owned),
+            emergency: ask.emergency,
+            rollback: ask.rollback,
             evidence,
             signers,
             approvals: latest.into_values().collect(),
@@ -173,21 +208,72 @@ impl Engine {
         })
     }
 
-    /// Evaluates the gates of `environment` for `release`. With no gates the answer is
-    /// "allow" and nothing is evaluated.
+    /// Whether `principal` (as evidence records it) may promote into `environment` now:
+    /// the default rule for whose evidence counts there.
+    async fn may_promote(
+        &self,
+        project: &Name,
+        environment: &Name,
+        principal: &str,
+    ) -> Result<bool, EngineError> {
+        let Ok(principal) = principal.parse::<Principal>() else {
+            return Ok(false);
+        };
+        let grants: Vec<_> = self
+            .inner
+            .store
+            .grants(Some(&principal))
+            .await?
+            .into_iter()
+            .map(|g| g.grant)
+            .collect();
+        Ok(gantry_core::allowed(
+            &grants,
+            Action::Promote,
+            &Scope::Environment(project.clone(), environment.clone()),
+        ))
+    }
+
+    /// The stops in force for `environment`: the project's and its own.
+    async fn stops(
+        &self,
+        project: &Name,
+        environment: &Name,
+    ) -> Result<Vec<StopFact>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .stops(project)
+            .await?
+            .into_iter()
+            .filter(|s| s.environment.as_ref().is_none_or(|e| e == environment))
+            .map(|s| StopFact {
+                environment: s.environment.map(|e| e.to_string()),
+                reason: s.reason,
+                by: s.by,
+                since: timestamp(&s.since),
+            })
+            .collect())
+    }
+
+    /// Evaluates the gates of `environment` for `release`. A stopped line holds every
+    /// environment, gated or not; with no gates and no stop the answer is "allow", with
+    /// no gate outcomes, and nothing is evaluated. A decision with gate outcomes is one
+    /// to record.
     pub(crate) async fn evaluate(
         &self,
         project: &Project,
         environment: &Name,
         release: &ReleaseRecord,
-        requested_by: Option<&str>,
-        emergency: bool,
+        ask: Ask<'_>,
     ) -> Result<Decision, EngineError> {
-        let Some(gates) = self.gates(project.name(), environment) else {
+        let gates = self.gates(project.name(), environment);
+        let stops = self.stops(project.name(), environment).await?;
+        if gates.is_empty() && stops.is_empty() {
             return Ok(allow_all());
-        };
+        }
         let facts = self
-            .facts(project, environment, release, requested_by, emergency)
+            .facts(project, environment, release, gates, ask, stops)
             .await?;
         let decision = gantry_policy::evaluate(gates, &facts);
         if let Some(at) = decision.wake_at {
@@ -196,22 +282,16 @@ impl Engine {
         Ok(decision)
     }
 
-    /// Evaluates the gates a promotion must pass, as its requester and its emergency
-    /// flag make them.
+    /// Evaluates the gates a promotion must pass, as its requester, its emergency flag
+    /// and its kind make them.
     pub(crate) async fn evaluate_promotion(
         &self,
         project: &Project,
         promotion: &PromotionRecord,
         release: &ReleaseRecord,
     ) -> Result<Decision, EngineError> {
-        self.evaluate(
-            project,
-            &promotion.environment,
-            release,
-            requester(promotion),
-            promotion.emergency,
-        )
-        .await
+        self.evaluate(project, &promotion.environment, release, Ask::of(promotion))
+            .await
     }
 
     /// Records a decision in the store and the ledger.
@@ -282,10 +362,13 @@ impl Engine {
         Ok(Some(decision.needs()))
     }
 
-    /// Evaluates and records: what `gantry why` shows. When a promotion of the release
-    /// into the environment is waiting, the gates see it as that promotion's
-    /// requester (and emergency) would; otherwise as a promotion nobody has asked for
-    /// yet. Whoever asks for the explanation is never taken for the requester.
+    /// Evaluates without recording: what `gantry why` shows. Explaining is a read, so
+    /// it appends nothing to the ledger; the decisions the engine acts on (a promotion
+    /// waits, is queued, is rejected, runs) are recorded where it acts. When a
+    /// promotion of the release into the environment is waiting, the gates see it as
+    /// that promotion's requester (and emergency, and kind) would; otherwise as a
+    /// promotion nobody has asked for yet. Whoever asks for the explanation is never
+    /// taken for the requester.
     pub async fn explain(
         &self,
         project: &str,
@@ -308,27 +391,14 @@ impl Engine {
                 project,
                 &target.name,
                 &record,
-                pending.and_then(requester),
-                pending.is_some_and(|p| p.emergency),
+                pending.map(Ask::of).unwrap_or_default(),
             )
             .await?;
-        let recorded = if self.gates(project.name(), &target.name).is_some() {
-            Some(
-                self.record(
-                    project,
-                    &target.name,
-                    &record,
-                    pending.map(|p| p.id),
-                    &decision,
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
         Ok(Explained {
             decision,
-            record: recorded,
+            release: record.id,
+            promotion: pending.map(|p| p.id),
+            at: Timestamp::now(),
         })
     }
 
@@ -526,6 +596,22 @@ impl Engine {
         let project = self.project(project)?;
         let target = Self::environment_of(project, environment)?;
         let record = self.release(project, release).await?;
+        if let Err(reason) = self
+            .approval_standing(project, &target.name, &record, actor)
+            .await?
+        {
+            let word = if approve { "approval" } else { "rejection" };
+            self.record_refusal(
+                project,
+                &record,
+                "approval",
+                format!("{word} by {actor} for {}: {reason}", target.name),
+                json!({"environment": target.name.as_str(), "approve": approve}),
+                actor,
+            )
+            .await?;
+            return Err(EngineError::NotCounted { what: word, reason });
+        }
         self.inner
             .store
             .add_approval(
@@ -541,6 +627,58 @@ impl Engine {
             .await?;
         self.reconsider_later(project.name());
         Ok(())
+    }
+
+    /// Whether `actor`'s approval of `release` for `environment` would count, by the
+    /// rule the approvals gate counts with ([`gantry_policy::approval_standing`]): the
+    /// requester of any promotion of it there that has not run yet is the requester.
+    async fn approval_standing(
+        &self,
+        project: &Project,
+        environment: &Name,
+        release: &ReleaseRecord,
+        actor: &str,
+    ) -> Result<Result<(), String>, EngineError> {
+        let mut requesters = BTreeSet::new();
+        for state in [PromotionState::Waiting, PromotionState::Queued] {
+            for promotion in self
+                .inner
+                .store
+                .promotions_in_state(project.name(), state)
+                .await?
+            {
+                if promotion.release == release.id && &promotion.environment == environment {
+                    requesters.extend(requester(&promotion).map(str::to_owned));
+                }
+            }
+        }
+        let requested_by = requesters
+            .contains(actor)
+            .then_some(actor)
+            .or_else(|| requesters.first().map(String::as_str));
+        let groups = self.inner.governance.get(project.name()).map(|g| &g.groups);
+        let no_groups = BTreeMap::new();
+        let standing = gantry_policy::approval_standing(
+            self.gates(project.name(), environment),
+            groups.unwrap_or(&no_groups),
+            &release.created_by,
+            requested_by,
+            actor,
+        );
+        Ok(standing.map_err(|reason| {
+            let gate = self.gates(project.name(), environment);
+            match gate.approvals.as_ref().filter(|g| !g.from.is_empty()) {
+                Some(gate) if reason.ends_with("may not approve here") => format!(
+                    "{reason}: {environment} takes approvals from {}",
+                    gate.from
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                _ => reason,
+            }
+        }))
     }
 
     /// Stops the line (no promotion enters the project, or one environment, unless by
@@ -736,8 +874,7 @@ fn sha256(bytes: &[u8]) -> gantry_core::Digest {
 
 /// Who asked, as the gates see it: automation is nobody.
 fn requester(promotion: &PromotionRecord) -> Option<&str> {
-    (promotion.kind != gantry_store::store::PromotionKind::Automatic)
-        .then_some(promotion.requested_by.as_str())
+    (promotion.kind != PromotionKind::Automatic).then_some(promotion.requested_by.as_str())
 }
 
 /// The answer a decision gives, to compare with the last one recorded.

@@ -8,8 +8,8 @@ use gantry_core::{Digest, GateState, Verdict, glob};
 use gantry_evidence::{SbomFormat, Severity, Summary};
 use jiff::{SignedDuration, Timestamp};
 
-use crate::facts::{Facts, Signer};
-use crate::gates::{ApprovalsGate, Approver, Gates, IdentityRule};
+use crate::facts::{EvidenceFact, Facts, Signer};
+use crate::gates::{ApprovalsGate, Approver, Gates, IdentityRule, Supplier};
 
 /// One gate's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,27 @@ pub struct Decision {
     pub wake_at: Option<Timestamp>,
     /// The emergency path was taken.
     pub emergency: bool,
+    /// Every piece of evidence known about the release: who supplied it, and whether
+    /// it counted here and why (not).
+    pub evidence_use: Vec<EvidenceUse>,
+}
+
+/// What one piece of evidence meant to a decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceUse {
+    pub digest: Digest,
+    /// Its kind's name (`junit`, `trivy`, …).
+    pub kind: String,
+    pub component: Option<String>,
+    pub supplied_by: String,
+    /// The key or identity whose signature over it verified, if any.
+    pub signed_by: Option<String>,
+    /// A gate read it to decide.
+    pub counted: bool,
+    /// Why it counted or not: "service:ci-prod may promote into prod", "not from
+    /// service:scanner (supplied by service:ci-dev)", "a newer report replaces it", "no
+    /// gate here reads vulnerability scans".
+    pub reason: String,
 }
 
 impl Decision {
@@ -71,7 +92,7 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
     };
     let emergency = run.emergency(gates);
     if let Some(tests) = &gates.tests {
-        run.per_component("tests", "tests", "a test report", |summary| {
+        run.per_component(gates, "tests", "tests", "a test report", |summary| {
             let Summary::Tests(t) = summary else {
                 return None;
             };
@@ -109,6 +130,7 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
         }
         run.warnings.extend(expired);
         run.per_component(
+            gates,
             "vulnerabilities",
             "vulnerabilities",
             "a vulnerability scan",
@@ -163,7 +185,7 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
         );
     }
     if gates.sbom {
-        run.per_component("sbom", "sbom", "an SBOM", |summary| {
+        run.per_component(gates, "sbom", "sbom", "an SBOM", |summary| {
             let Summary::Sbom(sbom) = summary else {
                 return None;
             };
@@ -183,7 +205,7 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
         });
     }
     if let Some(gate) = &gates.provenance {
-        run.per_component("provenance", "provenance", "provenance", |summary| {
+        run.per_component(gates, "provenance", "provenance", "provenance", |summary| {
             let Summary::Provenance(p) = summary else {
                 return None;
             };
@@ -274,13 +296,18 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
     if let Some(soak) = gates.soak {
         run.soak(soak);
     }
-    if let Some(gate) = &gates.approvals {
-        let extra = if emergency {
-            gates.emergency.as_ref().map_or(0, |e| e.extra_approvals)
-        } else {
-            0
-        };
-        run.approvals(gate, extra);
+    // The emergency path costs its extra approvals whether or not the environment asks
+    // for approvals otherwise: without an approvals gate, anyone who may approve there
+    // can give them, under the same separation of duties.
+    let extra = if emergency {
+        gates.emergency.as_ref().map_or(0, |e| e.extra_approvals)
+    } else {
+        0
+    };
+    match &gates.approvals {
+        Some(gate) => run.approvals(gate, extra),
+        None if extra > 0 => run.approvals(&ApprovalsGate::emergency_only(), extra),
+        None => {}
     }
     run.freeze(gates, emergency);
     for metric in &gates.metrics {
@@ -360,6 +387,7 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
         }
     }
     let verdict = Verdict::of(run.outcomes.iter().map(|o| o.state));
+    let evidence_use = evidence_use(gates, facts, &run.evidence);
     Decision {
         verdict,
         gates: run.outcomes,
@@ -372,6 +400,74 @@ pub fn evaluate(gates: &Gates, facts: &Facts) -> Decision {
             None
         },
         emergency,
+        evidence_use,
+    }
+}
+
+/// For each piece of evidence, whether a gate read it and why (not).
+fn evidence_use(gates: &Gates, facts: &Facts, read: &BTreeSet<Digest>) -> Vec<EvidenceUse> {
+    facts
+        .evidence
+        .iter()
+        .map(|e| {
+            let family = e.kind.family();
+            let configured = match family {
+                "tests" => gates.tests.is_some(),
+                "vulnerabilities" => gates.vulnerabilities.is_some(),
+                "sbom" => gates.sbom,
+                "provenance" => gates.provenance.is_some(),
+                _ => false,
+            };
+            let from = gates.from(family);
+            let (counted, reason) = if read.contains(&e.digest) {
+                (true, why_it_counts(e, from, &facts.environment))
+            } else if !configured && gates.policies.is_empty() {
+                (false, format!("no gate here reads {family} evidence"))
+            } else if !configured {
+                (false, format!("only policies read {family} evidence here"))
+            } else {
+                match facts.evidence_counts(e, from) {
+                    Err(reason) => (false, reason),
+                    Ok(()) => (false, "newer evidence of its kind replaces it".to_owned()),
+                }
+            };
+            EvidenceUse {
+                digest: e.digest.clone(),
+                kind: e.kind.name(),
+                component: e.component.clone(),
+                supplied_by: e.supplied_by.clone(),
+                signed_by: e.signer.as_ref().map(describe_signer),
+                counted,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// Why evidence that a gate read counts, in words.
+fn why_it_counts(evidence: &EvidenceFact, from: &[Supplier], environment: &str) -> String {
+    if !from.is_empty() {
+        let by = match &evidence.signer {
+            Some(Signer::Key(key))
+                if from
+                    .iter()
+                    .any(|s| matches!(s, Supplier::Key(k) if k == key)) =>
+            {
+                format!("signed by key {key}")
+            }
+            _ => evidence.supplied_by.clone(),
+        };
+        return format!(
+            "from {by}, whom the gate names (from: {})",
+            from.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    match &evidence.signer {
+        Some(signer) => format!("signed by {}", describe_signer(signer)),
+        None => format!("{} may promote into {environment}", evidence.supplied_by),
     }
 }
 
@@ -437,6 +533,7 @@ impl Run<'_> {
     /// `Ok(summary)` or `Err(problem)` for each latest piece of evidence.
     fn per_component(
         &mut self,
+        gates: &Gates,
         gate: &str,
         family: &str,
         wanted: &str,
@@ -446,8 +543,9 @@ impl Run<'_> {
         let mut passed = Vec::new();
         let mut failed = Vec::new();
         let facts = self.facts;
+        let from = gates.from(family);
         for component in facts.release.components.keys() {
-            let latest = facts.latest(family, component);
+            let latest = facts.latest(family, component, from);
             if latest.is_empty() {
                 missing.push(component.as_str());
                 continue;
@@ -536,23 +634,14 @@ impl Run<'_> {
                     continue;
                 }
             }
-            let eligible = gate.from.is_empty()
-                || gate.from.iter().any(|a| match a {
-                    Approver::User(u) => u == user,
-                    Approver::Group(g) => self.in_group(user, g),
-                });
-            if !eligible {
-                notes.push(format!("{user} may not approve here"));
-                continue;
-            }
-            if user == facts.release.created_by {
-                notes.push(format!("{user} created the release and cannot approve it"));
-                continue;
-            }
-            if facts.requested_by.as_deref() == Some(user) {
-                notes.push(format!(
-                    "{user} asked for the promotion and cannot approve it"
-                ));
+            if let Err(why) = approver_standing(
+                gate,
+                &facts.groups,
+                &facts.release.created_by,
+                facts.requested_by.as_deref(),
+                user,
+            ) {
+                notes.push(why);
                 continue;
             }
             if approval.approve {
@@ -640,6 +729,17 @@ impl Run<'_> {
                         stop.by, stop.reason
                     ),
                 );
+            } else if facts.rollback {
+                // An incident is when a rollback is needed: putting back a release the
+                // environment held before passes a stop (and only a stop).
+                self.outcome(
+                    "stop",
+                    GateState::Pass,
+                    format!(
+                        "rollback: passes the stop of {scope} by {}: {}",
+                        stop.by, stop.reason
+                    ),
+                );
             } else {
                 self.outcome(
                     "stop",
@@ -652,6 +752,80 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// Why an approval (or rejection) by `user` cannot count for `gates`, or `Ok` when it
+/// can: the rule [`evaluate`] applies, for refusing an approval before it is recorded.
+///
+/// An approval counts only where a gate reads approvals (an approvals gate, an
+/// emergency path with extra approvals, or a Rego policy, which sees every approval),
+/// from someone the approvals gate's `from:` admits, who neither created the release
+/// nor asked for the promotion (`requested_by`). Service accounts approve only where
+/// `from:` names them explicitly (`service:NAME`), never through a group.
+pub fn approval_standing(
+    gates: &Gates,
+    groups: &BTreeMap<String, BTreeSet<String>>,
+    created_by: &str,
+    requested_by: Option<&str>,
+    user: &str,
+) -> Result<(), String> {
+    let emergency_only = ApprovalsGate::emergency_only();
+    let gate = match &gates.approvals {
+        Some(gate) => gate,
+        None if gates
+            .emergency
+            .as_ref()
+            .is_some_and(|e| e.extra_approvals > 0) =>
+        {
+            &emergency_only
+        }
+        None if !gates.policies.is_empty() => return Ok(()),
+        None => {
+            return Err(
+                "no gate here reads approvals (no approvals gate, no emergency path with extra approvals, no policy)"
+                    .to_owned(),
+            );
+        }
+    };
+    approver_standing(gate, groups, created_by, requested_by, user)
+}
+
+/// Whether `user`'s word counts for one approvals gate (separation of duties included).
+fn approver_standing(
+    gate: &ApprovalsGate,
+    groups: &BTreeMap<String, BTreeSet<String>>,
+    created_by: &str,
+    requested_by: Option<&str>,
+    user: &str,
+) -> Result<(), String> {
+    let named = gate
+        .from
+        .iter()
+        .any(|a| matches!(a, Approver::User(u) if u == user));
+    if user.starts_with("service:") {
+        if !named {
+            return Err(format!(
+                "{user} is a service account: it approves only where the gate's from: names it"
+            ));
+        }
+    } else if !gate.from.is_empty()
+        && !named
+        && !gate.from.iter().any(|a| match a {
+            Approver::Group(g) => groups.get(g).is_some_and(|members| members.contains(user)),
+            Approver::User(_) => false,
+        })
+    {
+        return Err(format!("{user} may not approve here"));
+    }
+    if user == created_by {
+        return Err(format!("{user} created the release and cannot approve it"));
+    }
+    if requested_by == Some(user) {
+        return Err(format!(
+            "{user} asked for the promotion and cannot approve it"
+        ));
+    }
+    Ok(())
 }
 
 fn signer_matches(signer: &Signer, keys: &[String], identities: &[IdentityRule]) -> bool {

@@ -9,6 +9,7 @@ use gantry_evidence::{Kind, Summary};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
+use crate::gates::Supplier;
 use crate::rego::Input;
 
 /// Everything known about one release and one environment at one moment.
@@ -21,6 +22,8 @@ pub struct Facts {
     pub requested_by: Option<String>,
     /// The request asks for the emergency path.
     pub emergency: bool,
+    /// The request puts back a release the environment held before (`gantry rollback`).
+    pub rollback: bool,
     pub evidence: Vec<EvidenceFact>,
     /// Signatures that verified, with who signed.
     pub signers: Vec<SignerFact>,
@@ -56,6 +59,13 @@ pub struct EvidenceFact {
     pub component: Option<String>,
     pub summary: Summary,
     pub added_at: Timestamp,
+    /// Who handed it in: a principal (`alice`, `service:ci`), or `engine` for what the
+    /// engine itself read from the registry.
+    pub supplied_by: String,
+    /// Whether the supplier may promote into the environment the facts are about.
+    pub supplier_may_promote: bool,
+    /// The signature over these exact bytes that verified against `trust:`, if any.
+    pub signer: Option<Signer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +77,7 @@ pub struct SignerFact {
 }
 
 /// Who a verified signature belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Signer {
     /// A configured public key, by name.
     Key(String),
@@ -100,16 +110,87 @@ pub struct StopFact {
     pub since: Timestamp,
 }
 
+impl EvidenceFact {
+    /// Whether this evidence counts for a gate whose `from:` is `from` (empty: the
+    /// default rule, see [`Supplier`]), in `groups`; `Err` says why not.
+    pub fn counts(
+        &self,
+        from: &[Supplier],
+        groups: &BTreeMap<String, BTreeSet<String>>,
+    ) -> Result<(), String> {
+        let signed_by_key = match &self.signer {
+            Some(Signer::Key(key)) => Some(key.as_str()),
+            _ => None,
+        };
+        if self.kind.family() == "provenance" && self.signer.is_none() {
+            return Err(
+                "unsigned: provenance counts only with a signature that verifies against trust:"
+                    .to_owned(),
+            );
+        }
+        if from.is_empty() {
+            if self.supplier_may_promote || self.signer.is_some() {
+                return Ok(());
+            }
+            return Err(format!(
+                "{} may not promote into {{environment}} and it is not signed by a key in trust:",
+                self.supplied_by
+            ));
+        }
+        let admitted = from.iter().any(|supplier| match supplier {
+            Supplier::Principal(principal) => principal == &self.supplied_by,
+            Supplier::Group(group) => groups
+                .get(group)
+                .is_some_and(|members| members.contains(&self.supplied_by)),
+            Supplier::Key(key) => signed_by_key == Some(key.as_str()),
+        });
+        if admitted {
+            Ok(())
+        } else {
+            Err(format!(
+                "not from {} (supplied by {}{})",
+                from.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                self.supplied_by,
+                signed_by_key
+                    .map(|k| format!(", signed by key {k}"))
+                    .unwrap_or_default()
+            ))
+        }
+    }
+}
+
 impl Facts {
+    /// Why `evidence` does not count for the gate reading `family` (`Ok` when it does).
+    pub(crate) fn evidence_counts(
+        &self,
+        evidence: &EvidenceFact,
+        from: &[Supplier],
+    ) -> Result<(), String> {
+        evidence
+            .counts(from, &self.groups)
+            .map_err(|reason| reason.replace("{environment}", &self.environment))
+    }
+
     /// The latest evidence of a family for each component (component-specific evidence
-    /// first, release-wide evidence otherwise), keeping one per kind.
-    pub(crate) fn latest(&self, family: &str, component: &str) -> Vec<&EvidenceFact> {
+    /// first, release-wide evidence otherwise), keeping one per kind. Only evidence that
+    /// counts (`from`, see [`Supplier`]) is considered at all: what does not count can
+    /// neither pass a gate nor replace a failing report from a supplier that counts.
+    pub(crate) fn latest(
+        &self,
+        family: &str,
+        component: &str,
+        from: &[Supplier],
+    ) -> Vec<&EvidenceFact> {
         let mut by_kind: BTreeMap<&Kind, &EvidenceFact> = BTreeMap::new();
         let mut candidates: Vec<&EvidenceFact> = self
             .evidence
             .iter()
             .filter(|e| e.kind.family() == family)
             .filter(|e| e.component.as_deref().is_none_or(|c| c == component))
+            .filter(|e| self.evidence_counts(e, from).is_ok())
             .collect();
         // Component-specific beats release-wide; newer beats older.
         candidates.sort_by_key(|e| (e.component.is_some(), e.added_at));
@@ -198,6 +279,7 @@ impl Facts {
             },
             "requested_by": self.requested_by,
             "emergency": self.emergency,
+            "rollback": self.rollback,
             "evidence": [],
             "signers": signers,
             "approvals": approvals,
@@ -231,19 +313,41 @@ fn summary_input(summary: &Summary) -> Value {
 }
 
 fn evidence_input(e: &EvidenceFact) -> Value {
+    let signer = match &e.signer {
+        None => Value::Null,
+        Some(Signer::Key(name)) => json!({"key": name}),
+        Some(Signer::Identity { issuer, subject }) => {
+            json!({"issuer": issuer, "subject": subject})
+        }
+    };
     json!({
         "digest": e.digest.as_str(),
         "kind": e.kind.name(),
         "component": e.component,
         "summary": summary_input(&e.summary),
         "added_at": e.added_at.to_string(),
+        "supplied_by": e.supplied_by,
+        "signed_by": signer,
+        // The default rule: its supplier may promote here, or it is signed.
+        "trusted": e.supplier_may_promote || e.signer.is_some(),
     })
 }
 
 /// How many converted pieces of evidence are kept; past it the cache starts afresh.
 const CONVERTED_EVIDENCE_LIMIT: usize = 4096;
 
-type EvidenceKey = (Digest, String, Option<String>, Timestamp);
+/// Everything the converted form holds besides the summary, which the digest and kind
+/// determine.
+#[derive(PartialEq, Eq, Hash)]
+struct EvidenceKey {
+    digest: Digest,
+    kind: String,
+    component: Option<String>,
+    added_at: Timestamp,
+    supplied_by: String,
+    supplier_may_promote: bool,
+    signer: Option<Signer>,
+}
 
 static CONVERTED_EVIDENCE: LazyLock<Mutex<HashMap<EvidenceKey, regorus::Value>>> =
     LazyLock::new(Mutex::default);
@@ -251,12 +355,15 @@ static CONVERTED_EVIDENCE: LazyLock<Mutex<HashMap<EvidenceKey, regorus::Value>>>
 /// One piece of evidence in the evaluator's form, converted once. The key is everything
 /// the form holds besides the summary, which the digest and kind determine.
 fn converted_evidence(fact: &EvidenceFact) -> Result<regorus::Value, String> {
-    let key = (
-        fact.digest.clone(),
-        fact.kind.name(),
-        fact.component.clone(),
-        fact.added_at,
-    );
+    let key = EvidenceKey {
+        digest: fact.digest.clone(),
+        kind: fact.kind.name(),
+        component: fact.component.clone(),
+        added_at: fact.added_at,
+        supplied_by: fact.supplied_by.clone(),
+        supplier_may_promote: fact.supplier_may_promote,
+        signer: fact.signer.clone(),
+    };
     if let Some(value) = CONVERTED_EVIDENCE.lock().expect("lock").get(&key) {
         return Ok(value.clone());
     }

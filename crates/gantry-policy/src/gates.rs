@@ -29,9 +29,44 @@ pub struct Gates {
     pub metrics: Vec<MetricGate>,
     /// Rego policies, project-wide ones first.
     pub policies: Vec<Arc<Policy>>,
+    /// Whose evidence counts, per evidence gate (`tests`, `vulnerabilities`, `sbom`,
+    /// `provenance`), as the gate's `from:` names them. A gate not named here takes the
+    /// default: see [`Supplier`].
+    pub evidence_from: BTreeMap<String, Vec<Supplier>>,
+}
+
+/// Who may supply the evidence an evidence gate reads, as its `from:` names them.
+///
+/// Without `from:`, evidence counts for an environment when whoever handed it in may
+/// promote into that environment (a promoter or admin grant over the server, the
+/// project or that environment), or when it carries a signature that verifies against
+/// the project's `trust:`. Provenance counts only when signed, whoever handed it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Supplier {
+    /// A user (`alice`) or a service account (`service:scanner`), as it prints.
+    Principal(String),
+    /// Members of a project group (`group:NAME`).
+    Group(String),
+    /// Evidence signed by this key of `trust:` (`key:NAME`), whoever handed it in.
+    Key(String),
+}
+
+impl std::fmt::Display for Supplier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Supplier::Principal(principal) => f.write_str(principal),
+            Supplier::Group(group) => write!(f, "group:{group}"),
+            Supplier::Key(key) => write!(f, "key:{key}"),
+        }
+    }
 }
 
 impl Gates {
+    /// Whose evidence of `family` counts: the gate's `from:` (empty: the default rule).
+    pub fn from(&self, family: &str) -> &[Supplier] {
+        self.evidence_from.get(family).map_or(&[], Vec::as_slice)
+    }
+
     /// Whether any gate is configured at all.
     pub fn is_empty(&self) -> bool {
         self.tests.is_none()
@@ -106,6 +141,18 @@ pub struct ApprovalsGate {
     pub from: Vec<Approver>,
     /// Approvals older than this no longer count.
     pub expire_after: Option<SignedDuration>,
+}
+
+impl ApprovalsGate {
+    /// The approvals an emergency path asks for where no approvals gate is configured:
+    /// none but the emergency's extra ones, from anyone who may approve there.
+    pub fn emergency_only() -> ApprovalsGate {
+        ApprovalsGate {
+            count: 0,
+            from: Vec::new(),
+            expire_after: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

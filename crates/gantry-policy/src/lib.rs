@@ -13,12 +13,12 @@ mod gates;
 pub mod rego;
 pub mod schedule;
 
-pub use decision::{Decision, GateOutcome, evaluate};
+pub use decision::{Decision, EvidenceUse, GateOutcome, approval_standing, evaluate};
 pub use facts::{
     ApprovalFact, EvidenceFact, Facts, ReleaseFacts, Signer, SignerFact, StopFact, UpstreamFact,
 };
 pub use gates::{
     Allowance, ApprovalsGate, Approver, Comparison, EmergencyRule, Gates, IdentityRule, MetricGate,
-    ProvenanceGate, SignedByGate, TestsGate, VulnerabilitiesGate,
+    ProvenanceGate, SignedByGate, Supplier, TestsGate, VulnerabilitiesGate,
 };
 pub use rego::{Policy, PolicyError};

@@ -131,6 +131,12 @@ impl From<EngineError> for ApiError {
                 message,
                 Some("components"),
             ),
+            EngineError::NotCounted { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                "not_counted",
+                message,
+                Some("approver"),
+            ),
             EngineError::Store(store) => store.into(),
         }
     }

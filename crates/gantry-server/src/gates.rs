@@ -163,7 +163,7 @@ pub async fn add_approval(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(decision(&release, &request.environment, explained)),
+        Json(decision(&request.environment, explained)),
     ))
 }
 
@@ -222,7 +222,7 @@ pub async fn pull_evidence(
     }))
 }
 
-/// Evaluates the gates now, records the decision and explains it.
+/// Evaluates the gates now and explains them; a read, so nothing is recorded.
 pub async fn explain(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -235,16 +235,19 @@ pub async fn explain(
         .engine
         .explain(&project, &release, &query.environment)
         .await?;
-    Ok(Json(decision(&release, &query.environment, explained)))
+    Ok(Json(decision(&query.environment, explained)))
 }
 
-pub fn decision(release: &str, environment: &str, explained: Explained) -> api::Decision {
-    let Explained { decision, record } = explained;
+pub fn decision(environment: &str, explained: Explained) -> api::Decision {
+    let Explained {
+        decision,
+        release,
+        promotion,
+        at,
+    } = explained;
     api::Decision {
-        id: record.as_ref().map(|r| r.id),
-        release: record
-            .as_ref()
-            .map_or_else(|| release.to_owned(), |r| r.release.digest().to_string()),
+        id: None,
+        release: release.digest().to_string(),
         environment: environment.to_owned(),
         verdict: decision.verdict.to_string(),
         needs: decision.needs(),
@@ -265,7 +268,21 @@ pub fn decision(release: &str, environment: &str, explained: Explained) -> api::
             .collect(),
         evidence: decision.evidence.iter().map(ToString::to_string).collect(),
         emergency: decision.emergency,
-        decided_at: record.map(|r| r.decided_at),
+        evidence_use: decision
+            .evidence_use
+            .into_iter()
+            .map(|e| api::EvidenceUse {
+                digest: e.digest.to_string(),
+                kind: e.kind,
+                component: e.component,
+                supplied_by: e.supplied_by,
+                signed_by: e.signed_by,
+                counted: e.counted,
+                reason: e.reason,
+            })
+            .collect(),
+        decided_at: Some(at.to_string()),
+        promotion,
     }
 }
 

@@ -149,7 +149,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         )
         .route(
             "/projects/{project}/releases/{release}/decision",
-            post(gates::explain),
+            get(gates::explain),
         )
         .route("/projects/{project}/stop", post(gates::stop))
         .route("/projects/{project}/resume", post(gates::resume))

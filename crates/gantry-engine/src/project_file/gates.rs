@@ -16,7 +16,9 @@
 //!         ignore_unfixable: true
 //!         allowlist:
 //!           - {id: CVE-2024-1234, expires: 2027-01-31, reason: not reachable from the API}
-//!       sbom: true
+//!         from: [service:scanner, key:release] # whose scans count (default: whoever may
+//!                                             # promote here, or signed by a trust key)
+//!       sbom: true                           # or {from: [...]}
 //!       signed_by: {keys: [release], identities: [{issuer: "https://token.actions.githubusercontent.com", subject: "https://github.com/acme/*"}]}
 //!       provenance: {builder_ids: ["https://github.com/actions/runner"], source_repositories: ["https://github.com/acme/payments"]}
 //!       soak: 30m                            # in each upstream
@@ -38,7 +40,7 @@ use gantry_evidence::Severity;
 use gantry_policy::schedule::FreezeWindow;
 use gantry_policy::{
     Allowance, ApprovalsGate, Approver, Comparison, EmergencyRule, Gates, IdentityRule, MetricGate,
-    Policy, ProvenanceGate, SignedByGate, TestsGate, VulnerabilitiesGate,
+    Policy, ProvenanceGate, SignedByGate, Supplier, TestsGate, VulnerabilitiesGate,
 };
 use jiff::{SignedDuration, Timestamp};
 use marked_yaml::Spanned;
@@ -55,7 +57,7 @@ pub(super) struct GatesWire {
     #[serde(default)]
     vulnerabilities: Option<Spanned<VulnerabilitiesWire>>,
     #[serde(default)]
-    sbom: Option<bool>,
+    sbom: Option<Spanned<SbomWire>>,
     #[serde(default)]
     signed_by: Option<Spanned<SignedByWire>>,
     #[serde(default)]
@@ -81,6 +83,16 @@ struct TestsWire {
     max_failures: u64,
     #[serde(default)]
     allow_flaky: bool,
+    #[serde(default)]
+    from: Vec<Spanned<String>>,
+}
+
+/// `sbom: true`, or `sbom: {from: [...]}` to say whose SBOMs count.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SbomWire {
+    Required(bool),
+    From { from: Vec<Spanned<String>> },
 }
 
 #[derive(Deserialize)]
@@ -92,6 +104,8 @@ struct VulnerabilitiesWire {
     ignore_unfixable: bool,
     #[serde(default)]
     allowlist: Vec<Spanned<AllowanceWire>>,
+    #[serde(default)]
+    from: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +139,8 @@ struct ProvenanceWire {
     builder_ids: Vec<String>,
     #[serde(default)]
     source_repositories: Vec<String>,
+    #[serde(default)]
+    from: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +266,71 @@ impl Converter<'_> {
         }
     }
 
+    /// An evidence gate's `from:`: principals (`alice`, `service:scanner`), groups
+    /// (`group:NAME`) and keys of `trust:` (`key:NAME`), each checked.
+    fn suppliers(
+        &mut self,
+        gates: &mut Gates,
+        family: &str,
+        from: &[Spanned<String>],
+        governance: &Governance,
+    ) {
+        if from.is_empty() {
+            return;
+        }
+        let mut suppliers = Vec::new();
+        for entry in from {
+            let text = entry.as_str();
+            if let Some(group) = text.strip_prefix("group:") {
+                if !governance.groups.contains_key(group) {
+                    let known: Vec<&str> = governance.groups.keys().map(String::as_str).collect();
+                    self.error(
+                        start(entry),
+                        format!(
+                            "{family}.from: unknown group {group:?} (groups: {})",
+                            if known.is_empty() {
+                                "none defined".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+                suppliers.push(Supplier::Group(group.to_owned()));
+            } else if let Some(key) = text.strip_prefix("key:") {
+                if !governance.trust.keys.iter().any(|k| k.name == key) {
+                    let known: Vec<&str> = governance
+                        .trust
+                        .keys
+                        .iter()
+                        .map(|k| k.name.as_str())
+                        .collect();
+                    self.error(
+                        start(entry),
+                        format!(
+                            "{family}.from: unknown key {key:?} (trust.keys: {})",
+                            if known.is_empty() {
+                                "none defined".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+                suppliers.push(Supplier::Key(key.to_owned()));
+            } else {
+                match text.parse::<gantry_core::Principal>() {
+                    Ok(principal) => suppliers.push(Supplier::Principal(principal.to_string())),
+                    Err(e) => self.error(
+                        start(entry),
+                        format!("{family}.from: {e}; or group:NAME, or key:NAME of trust.keys"),
+                    ),
+                }
+            }
+        }
+        gates.evidence_from.insert(family.to_owned(), suppliers);
+    }
+
     pub(super) fn gates(
         &mut self,
         wire: GatesWire,
@@ -259,17 +340,26 @@ impl Converter<'_> {
     ) -> Gates {
         let groups = &governance.groups;
         let mut gates = Gates {
-            sbom: wire.sbom.unwrap_or(false),
             policies: project_policies.to_vec(),
             ..Gates::default()
         };
+        match wire.sbom.as_deref() {
+            None | Some(SbomWire::Required(false)) => {}
+            Some(SbomWire::Required(true)) => gates.sbom = true,
+            Some(SbomWire::From { from }) => {
+                gates.sbom = true;
+                self.suppliers(&mut gates, "sbom", from, governance);
+            }
+        }
         if let Some(tests) = wire.tests {
             gates.tests = Some(TestsGate {
                 max_failures: tests.max_failures,
                 allow_flaky: tests.allow_flaky,
             });
+            self.suppliers(&mut gates, "tests", &tests.from, governance);
         }
         if let Some(wire) = wire.vulnerabilities {
+            self.suppliers(&mut gates, "vulnerabilities", &wire.from, governance);
             let mut max = BTreeMap::new();
             for (severity, count) in &wire.max {
                 match Severity::ALL
@@ -351,6 +441,7 @@ impl Converter<'_> {
             });
         }
         if let Some(wire) = wire.provenance {
+            self.suppliers(&mut gates, "provenance", &wire.from, governance);
             gates.provenance = Some(ProvenanceGate {
                 builder_ids: wire.builder_ids,
                 source_repositories: wire.source_repositories,

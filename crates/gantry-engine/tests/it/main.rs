@@ -4,6 +4,7 @@
 mod gates;
 mod metrics;
 mod signatures;
+mod suppliers;
 mod watch;
 
 use std::collections::BTreeMap;

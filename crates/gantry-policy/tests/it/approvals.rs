@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use gantry_core::Verdict;
-use gantry_policy::{ApprovalsGate, Approver, Gates, evaluate};
+use gantry_policy::{ApprovalsGate, Approver, EmergencyRule, Gates, approval_standing, evaluate};
 use jiff::SignedDuration;
 use proptest::prelude::*;
 
@@ -208,4 +208,78 @@ proptest! {
             prop_assert_eq!(decision.verdict, Verdict::Allow, "{:?}", decision);
         }
     }
+}
+
+/// The rule that refuses an approval before it is recorded is the one the gate counts by.
+#[test]
+fn approval_standing_says_why_an_approval_would_not_count() {
+    let facts = facts();
+    let standing = |gates: &Gates, requested_by: Option<&str>, user: &str| {
+        approval_standing(gates, &facts.groups, "ci", requested_by, user)
+    };
+    let managers = gates(1, release_managers());
+    assert_eq!(standing(&managers, Some("alice"), "bob"), Ok(()));
+    assert_eq!(
+        standing(&managers, Some("alice"), "mallory"),
+        Err("mallory may not approve here".to_owned())
+    );
+    assert_eq!(
+        standing(&gates(1, Vec::new()), Some("alice"), "ci"),
+        Err("ci created the release and cannot approve it".to_owned())
+    );
+    assert_eq!(
+        standing(&gates(1, Vec::new()), Some("alice"), "alice"),
+        Err("alice asked for the promotion and cannot approve it".to_owned())
+    );
+    // Service accounts approve only where from: names them, never through a group or
+    // an open gate.
+    let service = "service:release-bot";
+    assert!(
+        standing(&gates(1, Vec::new()), None, service)
+            .unwrap_err()
+            .contains("is a service account")
+    );
+    let named = gates(1, vec![Approver::User(service.to_owned())]);
+    assert_eq!(standing(&named, None, service), Ok(()));
+    // Where nothing reads approvals, none can count.
+    assert!(
+        standing(&Gates::default(), None, "bob")
+            .unwrap_err()
+            .contains("no gate here reads approvals")
+    );
+    let emergency = Gates {
+        emergency: Some(EmergencyRule {
+            group: "oncall".to_owned(),
+            extra_approvals: 1,
+        }),
+        ..Gates::default()
+    };
+    assert_eq!(standing(&emergency, None, "bob"), Ok(()));
+}
+
+#[test]
+fn service_accounts_count_only_where_named() {
+    let mut facts = facts();
+    facts.approvals = vec![
+        approval("service:release-bot", true, 10),
+        approval("bob", true, 5),
+    ];
+    check(
+        &gates(2, Vec::new()),
+        &facts,
+        "pending
+        approvals pending: 1 more approval (service:release-bot is a service account: it approves only where the gate's from: names it)",
+    );
+    check(
+        &gates(
+            2,
+            vec![
+                Approver::User("service:release-bot".to_owned()),
+                Approver::User("bob".to_owned()),
+            ],
+        ),
+        &facts,
+        "allow
+        approvals pass: approved by bob, service:release-bot",
+    );
 }

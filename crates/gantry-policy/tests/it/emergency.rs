@@ -131,11 +131,94 @@ fn a_stopped_line_holds_promotions_until_lifted() {
         stop pending: the line is stopped for environment prod by erin: INC-4711: checkout errors",
     );
     facts.emergency = true;
+    // The emergency path costs its extra approval even without an approvals gate.
+    check(
+        &gates,
+        &facts,
+        "pending
+        approvals pending: 1 more approval
+        stop pass: emergency: passes the stop of environment prod by erin: INC-4711: checkout errors
+        emergency",
+    );
+    facts.approvals = vec![approval("bob", true, 5)];
     check(
         &gates,
         &facts,
         "allow
+        approvals pass: approved by bob
         stop pass: emergency: passes the stop of environment prod by erin: INC-4711: checkout errors
         emergency",
+    );
+}
+
+#[test]
+fn extra_emergency_approvals_apply_without_an_approvals_gate() {
+    let gates = Gates {
+        emergency: Some(EmergencyRule {
+            group: "oncall".to_owned(),
+            extra_approvals: 1,
+        }),
+        ..Gates::default()
+    };
+    let mut facts = saturday();
+    facts.approvals = Vec::new();
+    facts.emergency = true;
+    check(
+        &gates,
+        &facts,
+        "pending
+        approvals pending: 1 more approval
+        emergency",
+    );
+    // Under the same separation of duties: the requester (alice) and the release's
+    // creator (ci) do not count, nor a service account no gate names.
+    facts.approvals = vec![
+        approval("alice", true, 5),
+        approval("ci", true, 4),
+        approval("service:deployer", true, 3),
+    ];
+    check(
+        &gates,
+        &facts,
+        "pending
+        approvals pending: 1 more approval (alice asked for the promotion and cannot approve it; ci created the release and cannot approve it; service:deployer is a service account: it approves only where the gate's from: names it)
+        emergency",
+    );
+    facts.approvals.push(approval("erin", true, 1));
+    check(
+        &gates,
+        &facts,
+        "allow
+        approvals pass: approved by erin (alice asked for the promotion and cannot approve it; ci created the release and cannot approve it; service:deployer is a service account: it approves only where the gate's from: names it)
+        emergency",
+    );
+}
+
+#[test]
+fn a_rollback_passes_a_stop_and_nothing_else() {
+    let gates = gates();
+    let mut facts = facts();
+    facts.now = "2025-03-12T12:00:00Z".parse().unwrap();
+    facts.stops = vec![stop(Some("prod"))];
+    facts.rollback = true;
+    check(
+        &gates,
+        &facts,
+        "pending
+        approvals pending: 1 more approval from group release-managers
+        stop pass: rollback: passes the stop of environment prod by erin: INC-4711: checkout errors",
+    );
+    // A freeze still holds a rollback: the emergency path is the way through it.
+    let mut facts = saturday();
+    facts.stops = vec![stop(None)];
+    facts.rollback = true;
+    check(
+        &gates,
+        &facts,
+        "pending
+        approvals pass: approved by bob
+        freeze pending: frozen by weekend (cron 0 18 * * FRI, 62h, Europe/Berlin) until 2025-03-17T07:00:00Z
+        stop pass: rollback: passes the stop of project shop by erin: INC-4711: checkout errors
+        wake at 2025-03-17T07:00:00Z",
     );
 }

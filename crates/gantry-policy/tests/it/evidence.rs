@@ -4,9 +4,13 @@
 use std::collections::BTreeMap;
 
 use gantry_evidence::Severity;
-use gantry_policy::{Allowance, Gates, ProvenanceGate, TestsGate, VulnerabilitiesGate, evaluate};
+use gantry_policy::{
+    Allowance, Gates, ProvenanceGate, Supplier, TestsGate, VulnerabilitiesGate, evaluate,
+};
 
-use crate::{check, cyclonedx, digest, evidence, facts, junit, provenance, scan};
+use gantry_core::Verdict;
+
+use crate::{check, cyclonedx, digest, evidence, facts, junit, provenance, scan, signed, supplied};
 
 fn tests_gate() -> Gates {
     Gates {
@@ -344,12 +348,9 @@ fn provenance_gate() -> Gates {
 #[test]
 fn provenance_from_the_right_builder_and_source() {
     let mut facts = facts();
-    facts.evidence = vec![evidence(
-        1,
-        "slsa-provenance",
-        None,
-        30,
-        provenance(BUILDER, SOURCE),
+    facts.evidence = vec![signed(
+        evidence(1, "slsa-provenance", None, 30, provenance(BUILDER, SOURCE)),
+        "release",
     )];
     check(
         &provenance_gate(),
@@ -357,15 +358,18 @@ fn provenance_from_the_right_builder_and_source() {
         "allow
         provenance pass: api: built by https://github.com/actions/runner/github-hosted from git+https://github.com/acme/shop at 4f2a9c1; worker: built by https://github.com/actions/runner/github-hosted from git+https://github.com/acme/shop at 4f2a9c1",
     );
-    facts.evidence.push(evidence(
-        2,
-        "slsa-provenance",
-        Some("worker"),
-        10,
-        provenance(
-            "https://ci.mallory.example/builder",
-            "git+https://github.com/mallory/shop",
+    facts.evidence.push(signed(
+        evidence(
+            2,
+            "slsa-provenance",
+            Some("worker"),
+            10,
+            provenance(
+                "https://ci.mallory.example/builder",
+                "git+https://github.com/mallory/shop",
+            ),
         ),
+        "release",
     ));
     check(
         &provenance_gate(),
@@ -405,4 +409,166 @@ fn the_decision_lists_the_evidence_its_gates_read() {
     ];
     let decision = evaluate(&gates, &facts);
     assert_eq!(decision.evidence, [digest(3), digest(4), digest(5)]);
+}
+
+/// Prod's scanner found a critical finding; a dev-only CI account then hands in a clean
+/// scan. It does not count, so it cannot hide the failing one.
+#[test]
+fn evidence_from_a_supplier_who_may_not_promote_here_does_not_count() {
+    let gates = Gates {
+        vulnerabilities: Some(VulnerabilitiesGate {
+            max: BTreeMap::from([(Severity::Critical, 0)]),
+            ignore_unfixable: false,
+            allowlist: Vec::new(),
+        }),
+        ..Gates::default()
+    };
+    let mut facts = facts();
+    facts.evidence = vec![
+        supplied(
+            evidence(
+                1,
+                "trivy",
+                None,
+                60,
+                scan("trivy", &[("CVE-2025-1", "CRITICAL", true)]),
+            ),
+            "service:ci-prod",
+            true,
+        ),
+        supplied(
+            evidence(2, "trivy", None, 5, scan("trivy", &[])),
+            "service:ci-dev",
+            false,
+        ),
+    ];
+    let decision = check(
+        &gates,
+        &facts,
+        "deny
+        vulnerabilities fail: api: trivy: 1 critical (at most 0); worker: trivy: 1 critical (at most 0)",
+    );
+    let uses: Vec<(bool, &str, &str)> = decision
+        .evidence_use
+        .iter()
+        .map(|u| (u.counted, u.supplied_by.as_str(), u.reason.as_str()))
+        .collect();
+    assert_eq!(
+        uses,
+        [
+            (
+                true,
+                "service:ci-prod",
+                "service:ci-prod may promote into prod"
+            ),
+            (
+                false,
+                "service:ci-dev",
+                "service:ci-dev may not promote into prod and it is not signed by a key in trust:"
+            ),
+        ]
+    );
+    // Signed by a trusted key, it counts whoever handed it in: the newest counted scan
+    // decides.
+    facts.evidence[1] = signed(facts.evidence[1].clone(), "release");
+    let decision = check(
+        &gates,
+        &facts,
+        "allow
+        vulnerabilities pass: api: trivy: no findings that count; worker: trivy: no findings that count",
+    );
+    assert_eq!(decision.evidence_use[1].reason, "signed by key release");
+    assert_eq!(
+        decision.evidence_use[0].reason,
+        "newer evidence of its kind replaces it"
+    );
+}
+
+#[test]
+fn a_gate_naming_its_suppliers_counts_only_theirs() {
+    let gates = Gates {
+        tests: Some(TestsGate {
+            max_failures: 0,
+            allow_flaky: true,
+        }),
+        evidence_from: BTreeMap::from([(
+            "tests".to_owned(),
+            vec![
+                Supplier::Principal("service:qa".to_owned()),
+                Supplier::Group("release-managers".to_owned()),
+                Supplier::Key("qa".to_owned()),
+            ],
+        )]),
+        ..Gates::default()
+    };
+    let mut facts = facts();
+    // A prod promoter is not enough where from: names the suppliers.
+    facts.evidence = vec![supplied(
+        evidence(1, "junit", None, 30, junit(10, 0, 0, 0)),
+        "service:ci-prod",
+        true,
+    )];
+    let decision = check(
+        &gates,
+        &facts,
+        "pending
+        tests pending: a test report for api, worker",
+    );
+    assert_eq!(
+        decision.evidence_use[0].reason,
+        "not from service:qa or group:release-managers or key:qa (supplied by service:ci-prod)"
+    );
+    for (n, supplier) in [(2, "service:qa"), (3, "carol")] {
+        facts.evidence = vec![supplied(
+            evidence(n, "junit", None, 30, junit(10, 0, 0, 0)),
+            supplier,
+            false,
+        )];
+        check(
+            &gates,
+            &facts,
+            "allow
+            tests pass: api: 10 tests, 0 failed, 0 skipped, 0 flaky; worker: 10 tests, 0 failed, 0 skipped, 0 flaky",
+        );
+    }
+    // Signed by the named key, whoever handed it in; by another key, not.
+    facts.evidence = vec![signed(
+        supplied(
+            evidence(4, "junit", None, 30, junit(10, 0, 0, 0)),
+            "mallory",
+            false,
+        ),
+        "qa",
+    )];
+    let decision = evaluate(&gates, &facts);
+    assert_eq!(decision.verdict, Verdict::Allow);
+    assert_eq!(
+        decision.evidence_use[0].reason,
+        "from signed by key qa, whom the gate names (from: service:qa, group:release-managers, key:qa)"
+    );
+    facts.evidence[0] = signed(facts.evidence[0].clone(), "other");
+    assert_eq!(evaluate(&gates, &facts).verdict, Verdict::Pending);
+}
+
+#[test]
+fn unsigned_provenance_never_counts() {
+    let mut facts = facts();
+    facts.evidence = vec![evidence(
+        1,
+        "slsa-provenance",
+        None,
+        30,
+        provenance(BUILDER, SOURCE),
+    )];
+    let decision = check(
+        &provenance_gate(),
+        &facts,
+        "pending
+        provenance pending: provenance for api, worker",
+    );
+    assert!(!decision.evidence_use[0].counted);
+    assert_eq!(
+        decision.evidence_use[0].reason,
+        "unsigned: provenance counts only with a signature that verifies against trust:"
+    );
 }

@@ -66,6 +66,7 @@ fn facts() -> Facts {
         },
         requested_by: Some("alice".to_owned()),
         emergency: false,
+        rollback: false,
         evidence: Vec::new(),
         signers: Vec::new(),
         approvals: Vec::new(),
@@ -98,7 +99,23 @@ fn evidence(
         component: component.map(str::to_owned),
         summary,
         added_at: ago(minutes),
+        supplied_by: "service:ci-prod".to_owned(),
+        supplier_may_promote: true,
+        signer: None,
     }
+}
+
+/// `evidence` handed in by `supplier`, who may (or may not) promote into prod.
+fn supplied(mut evidence: EvidenceFact, supplier: &str, may_promote: bool) -> EvidenceFact {
+    supplier.clone_into(&mut evidence.supplied_by);
+    evidence.supplier_may_promote = may_promote;
+    evidence
+}
+
+/// `evidence` with a DSSE signature by trust key `key` that verified.
+fn signed(mut evidence: EvidenceFact, key: &str) -> EvidenceFact {
+    evidence.signer = Some(gantry_policy::Signer::Key(key.to_owned()));
+    evidence
 }
 
 fn junit(total: u64, failed: u64, skipped: u64, flaky: u64) -> Summary {

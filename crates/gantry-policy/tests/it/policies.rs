@@ -182,6 +182,9 @@ fn the_cached_input_is_the_json_input() {
             component,
             summary: summary.clone(),
             added_at: "2025-03-12T09:00:00Z".parse().unwrap(),
+            supplied_by: "service:ci".to_owned(),
+            supplier_may_promote: true,
+            signer: None,
         });
     }
     let from_json = gantry_policy::rego::Input::from_json(&facts.to_input()).unwrap();

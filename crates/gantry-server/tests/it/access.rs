@@ -134,7 +134,7 @@ fn rows(server: &Server, release: &str, digest: &str) -> Vec<Row> {
             APPROVE_PROD,
         ),
         row(
-            "POST",
+            "GET",
             "/projects/{project}/releases/{release}/decision",
             None,
             VIEW,

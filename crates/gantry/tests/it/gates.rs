@@ -311,7 +311,7 @@ async fn bad_evidence_approvals_and_stops_are_refused_and_leave_nothing() {
     refused(&answer, 400, "invalid_request", "aprove", &["aprove"]);
     let answer = world
         .call(
-            "POST",
+            "GET",
             &world.release_path("/decision?environment=qa"),
             None,
             &world.served.token,
