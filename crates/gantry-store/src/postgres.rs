@@ -36,6 +36,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Config, NoTls, Row};
 
 use crate::ledger::entry::Entry;
+use crate::ledger::replay::Snapshot;
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
     GrantRecord, Hold, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
@@ -49,13 +50,22 @@ use crate::time;
 
 mod access;
 mod governance;
+mod live;
 
 /// Migrations in order; each runs once, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_init.sql")),
     (2, include_str!("../migrations/postgres/0002_access.sql")),
     (3, include_str!("../migrations/postgres/0003_leases.sql")),
+    (
+        4,
+        include_str!("../migrations/postgres/0004_ledger_records_upgrade_grants.sql"),
+    ),
 ];
+
+/// The migration whose application also records, in Rust, the grants the upgrade to
+/// roles made without a ledger entry.
+const RECORDS_UPGRADE_GRANTS: i64 = 4;
 
 /// The session-level advisory lock held while migrating: `GANTRY` in ASCII, then 1.
 pub const MIGRATION_LOCK: i64 = 0x4741_4E54_5259_0001;
@@ -218,6 +228,9 @@ async fn apply_migrations(client: &mut tokio_postgres::Client) -> Result<()> {
             transaction.batch_execute(sql).await.map_err(|e| {
                 StoreError::Database(format!("migration {version}: {}", describe(&e)))
             })?;
+            if *version == RECORDS_UPGRADE_GRANTS {
+                live::record_upgrade_grants(&transaction).await?;
+            }
             transaction
                 .execute(RECORD, &[version, &time::now()])
                 .await
@@ -1357,6 +1370,22 @@ impl Store for PostgresStore {
             0,
         )?;
         u64::try_from(count).map_err(|_| StoreError::Corrupt(format!("token count {count}")))
+    }
+
+    async fn live_state(&self) -> Result<Snapshot> {
+        let mut client = self.client().await?;
+        // One snapshot for every query, the ledger's size included: a writer's change and
+        // its entry commit together, so the snapshot holds both or neither.
+        let transaction = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(database("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))?;
+        let snapshot = live::snapshot(&transaction).await?;
+        commit(transaction).await?;
+        Ok(snapshot)
     }
 }
 

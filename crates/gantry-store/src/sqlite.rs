@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, params};
 use serde_json::json;
 
 use crate::ledger::entry::Entry;
+use crate::ledger::replay::Snapshot;
 use crate::store::{
     ApprovalRecord, Artifact, Audit, DecisionRecord, EnvironmentRecord, EvidenceRecord,
     GrantRecord, Hold, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
@@ -24,6 +25,7 @@ use crate::time;
 
 mod access;
 mod governance;
+mod live;
 
 /// Migrations in order; each runs once, in its own transaction.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -44,7 +46,15 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/sqlite/0008_ledger_refuses_replace.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_ledger_records_upgrade_grants.sql"),
+    ),
 ];
+
+/// The migration whose application also records, in Rust, the grants the upgrade to
+/// roles made without a ledger entry.
+const RECORDS_UPGRADE_GRANTS: i64 = 9;
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -125,6 +135,9 @@ fn migrate(connection: &mut Connection) -> Result<()> {
             transaction
                 .execute_batch(sql)
                 .map_err(|e| StoreError::Database(format!("migration {version}: {e}")))?;
+            if *version == RECORDS_UPGRADE_GRANTS {
+                live::record_upgrade_grants(&transaction)?;
+            }
             transaction
                 .execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
@@ -1186,6 +1199,10 @@ impl Store for SqliteStore {
         let principal = principal.cloned();
         self.transaction(move |transaction| access::grants(transaction, principal.as_ref()))
             .await
+    }
+
+    async fn live_state(&self) -> Result<Snapshot> {
+        self.transaction(live::snapshot).await
     }
 
     async fn token_count(&self) -> Result<u64> {

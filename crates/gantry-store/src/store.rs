@@ -11,6 +11,7 @@ use std::str::FromStr;
 use gantry_core::{Digest, Grant, Name, Principal, PromotionState, ReleaseId, Verdict};
 
 use crate::ledger::entry::Entry;
+use crate::ledger::replay::Snapshot;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -534,4 +535,10 @@ pub trait Store: Send + Sync + 'static {
     async fn grants(&self, principal: Option<&Principal>) -> Result<Vec<GrantRecord>>;
 
     async fn token_count(&self) -> Result<u64>;
+
+    /// What a replay of the ledger must give ([`crate::ledger::replay`]): every
+    /// environment's pointer and hold, the stopped lines, the grants and the tokens (a
+    /// fingerprint of each hash, never the hash), read in one transaction with the number
+    /// of ledger entries there were then.
+    async fn live_state(&self) -> Result<Snapshot>;
 }

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use gantry_core::{Grant, Name, ReleaseId, Scope};
+use gantry_core::{Grant, Name, Principal, ReleaseId, Scope};
 
 use crate::ledger::entry::{Entry, GENESIS};
+use crate::ledger::replay::{EnvironmentState, HoldState, State, TokenState, token_fingerprint};
 use crate::store::{Audit, PromotionRecord, Result, StoreError};
 use crate::time;
 
@@ -108,6 +109,117 @@ pub(crate) fn grant_detail(grant: &Grant) -> serde_json::Value {
         "project": project,
         "environment": environment,
     })
+}
+
+/// What a ledger entry about a new token says: its name, whom it acts for, when it
+/// expires (`null`: never) and the fingerprint of its hash, so that a replay of the
+/// ledger can tell the token in the live table from one changed by hand.
+pub(crate) fn token_detail(
+    name: &str,
+    principal: &Principal,
+    hash: &str,
+    expires_at: Option<&str>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "token": name,
+        "principal": principal.to_string(),
+        "expires_at": expires_at,
+        "fingerprint": token_fingerprint(hash),
+    })
+}
+
+/// Who gave the grants the upgrade to roles made (`sqlite/0006`, `postgres/0002`), in
+/// SQL without a ledger entry; the store records them once, when it applies
+/// `sqlite/0009` or `postgres/0004`.
+pub(crate) const UPGRADE_GRANTOR: &str = "gantry (upgrade to roles)";
+
+/// The grants the upgrade to roles made, as `(principal, role, project, environment)`.
+pub(crate) const UPGRADE_GRANTS: &str = "SELECT principal, role, project, environment FROM grants \
+     WHERE granted_by = 'gantry (upgrade to roles)' ORDER BY principal, project, environment, role";
+
+/// The ledger entry that records a grant the upgrade to roles made.
+pub(crate) fn upgrade_grant_draft(
+    audit: &Audit,
+    [principal, role, project, environment]: [String; 4],
+) -> Draft<'_> {
+    Draft {
+        audit,
+        action: "access.granted",
+        project: "",
+        environment: None,
+        release: None,
+        digests: BTreeMap::new(),
+        reason: Some(
+            "granted by the upgrade to roles, to a principal with a token in use; \
+             recorded when the ledger began to prove grants"
+                .to_owned(),
+        ),
+        detail: serde_json::json!({
+            "principal": principal,
+            "role": role,
+            "project": project,
+            "environment": environment,
+        }),
+    }
+}
+
+/// The queries that read the live state a ledger replay proves, the same text on both
+/// backends; run them in one transaction with [`LIVE_LEDGER_SIZE`].
+pub(crate) const LIVE_ENVIRONMENTS: &str = "SELECT project, name, release_id, version, moved_by, \
+     held, hold_by, hold_reason FROM environments ORDER BY project, name";
+pub(crate) const LIVE_STOPS: &str =
+    "SELECT project, environment, stopped_by, reason FROM stops ORDER BY project, environment";
+pub(crate) const LIVE_GRANTS: &str = "SELECT principal, role, project, environment, granted_by \
+     FROM grants ORDER BY principal, role, project, environment";
+/// A token counts as revoked when `revoked_at` is set: that is what stops it working.
+pub(crate) const LIVE_TOKENS: &str = "SELECT name, COALESCE(principal, name), hash, expires_at, \
+     CASE WHEN revoked_at IS NULL THEN NULL ELSE COALESCE(revoked_by, '(nobody)') END \
+     FROM tokens ORDER BY name";
+pub(crate) const LIVE_LEDGER_SIZE: &str = "SELECT COALESCE(MAX(sequence), 0) FROM ledger";
+
+/// One row of [`LIVE_ENVIRONMENTS`] into the state.
+#[expect(clippy::too_many_arguments, reason = "one row's columns")]
+pub(crate) fn live_environment(
+    state: &mut State,
+    project: String,
+    name: String,
+    release: Option<String>,
+    version: i64,
+    moved_by: Option<String>,
+    held: bool,
+    hold_by: Option<String>,
+    hold_reason: Option<String>,
+) {
+    state.environments.insert(
+        (project, name),
+        EnvironmentState {
+            release,
+            version,
+            moved_by,
+            hold: held.then(|| HoldState {
+                by: hold_by.unwrap_or_default(),
+                reason: hold_reason,
+            }),
+        },
+    );
+}
+
+/// One row of [`LIVE_TOKENS`] into the state.
+pub(crate) fn live_token(
+    state: &mut State,
+    [name, principal, hash]: [String; 3],
+    expires_at: Option<String>,
+    revoked_by: Option<String>,
+) {
+    state.tokens.insert(
+        name,
+        TokenState {
+            principal,
+            expires_at: Some(expires_at),
+            fingerprint: Some(token_fingerprint(&hash)),
+            revoked_by,
+        },
+    );
 }
 
 /// A conflict unless `runner` runs `promotion` (a promotion that is not running fails

@@ -5,7 +5,9 @@
 //! RFC 6962 Merkle tree ([`merkle`]) whose root the server signs from time to time as a
 //! C2SP tlog checkpoint ([`note`]), so the entries up to a checkpoint cannot be rewritten
 //! without the signing key, even from the end. [`export`] writes the whole ledger as a file
-//! that anyone holding the public key can verify.
+//! that anyone holding the public key can verify. [`replay`] re-derives from the entries
+//! what the live tables must hold (pointers, holds, stopped lines, grants, tokens) and
+//! names every place where they disagree.
 //!
 //! This is pure code: the store that persists entries calls into it.
 
@@ -14,6 +16,7 @@ pub mod entry;
 pub mod export;
 pub mod merkle;
 pub mod note;
+pub mod replay;
 
 pub use canonical::canonical_json;
 pub use entry::{Entry, GENESIS};

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::{append, column, execute, exists, one_row, optional_row, rows};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
-use crate::stored::{Draft, grant_detail, parse, scope, scope_columns};
+use crate::stored::{Draft, grant_detail, parse, scope, scope_columns, token_detail};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -89,7 +89,7 @@ pub(super) async fn create_token(
         client,
         audit,
         "token.created",
-        json!({"token": name, "principal": principal.to_string()}),
+        token_detail(name, principal, hash, expires_at),
     )
     .await
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{Draft, all_rows, append, database, parse};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
-use crate::stored::{grant_detail, scope, scope_columns};
+use crate::stored::{grant_detail, scope, scope_columns, token_detail};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -112,7 +112,7 @@ pub(super) fn create_token(
         transaction,
         audit,
         "token.created",
-        json!({"token": name, "principal": principal.to_string()}),
+        token_detail(name, principal, hash, expires_at),
     )
 }
 

@@ -82,6 +82,48 @@ async fn postgres_refuses_two_running_promotions_in_one_environment() {
     assert_eq!(constraint, Some("promotions_one_running"), "{error:?}");
 }
 
+/// Whoever changes the live tables by hand in the database is named by a replay of the
+/// ledger, on `PostgreSQL` too.
+#[tokio::test]
+async fn postgres_changes_by_hand_are_mismatches() {
+    let (store, database) = postgres().await;
+    let release = suite::the_ledger_proves_the_live_state(&store).await;
+    // A release that exists but was never promoted into prod: the story's last.
+    let forged = store
+        .latest_release(&"payments".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .digest()
+        .to_string();
+    assert_ne!(forged, release.digest().to_string());
+    database
+        .client()
+        .await
+        .batch_execute(&format!(
+            "UPDATE environments SET release_id = '{forged}', version = 7 \
+             WHERE project = 'payments' AND name = 'prod';
+             DELETE FROM stops;
+             UPDATE tokens SET revoked_at = NULL WHERE name = 'old-ci';"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        suite::mismatches(&store).await,
+        [
+            format!(
+                "environment payments/prod: pointer names release {forged}, ledger says {}",
+                release.digest()
+            ),
+            "environment payments/prod: pointer is at version 7, ledger says 1".to_owned(),
+            "line of project payments: not stopped, ledger says stopped by carol (\"freeze\")"
+                .to_owned(),
+            "token old-ci: not revoked, ledger says revoked by admin".to_owned(),
+        ]
+    );
+}
+
 /// Two replicas on one database write at once, and it still reads as one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_keep_one_ledger_chain() {

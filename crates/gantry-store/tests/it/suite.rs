@@ -6,6 +6,7 @@ use std::sync::Arc;
 use gantry_core::{Digest, Grant, Principal, Role, Scope, Verdict};
 use gantry_core::{Name, PromotionState, ReleaseContent, ReleaseId};
 use gantry_store::ledger::entry::GENESIS;
+use gantry_store::ledger::replay::{Replay, compare};
 use gantry_store::store::{
     Artifact, Audit, Lease, NewApproval, NewDecision, NewEvidence, NewPromotion, NewRefusal,
     NewRelease, Outcome, PromotionKind, Store, StoreError,
@@ -1123,4 +1124,200 @@ async fn store_promotions_in_state(store: &dyn Store, state: PromotionState) -> 
         .await
         .unwrap()
         .len()
+}
+
+/// Replays the whole ledger and names every place the live tables disagree with it.
+pub async fn mismatches(store: &dyn Store) -> Vec<String> {
+    let snapshot = store.live_state().await.unwrap();
+    let mut replay = Replay::new();
+    for entry in store
+        .ledger_entries(0, usize::try_from(snapshot.ledger_size).unwrap())
+        .await
+        .unwrap()
+    {
+        replay.apply(&entry).unwrap();
+    }
+    assert_eq!(replay.entries(), snapshot.ledger_size);
+    compare(replay.state(), &snapshot.state)
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Every change to pointers, holds, stopped lines, grants and tokens is one ledger
+/// entry that says enough to re-derive it: a replay of the ledger gives the live state.
+/// Returns the release prod holds.
+pub async fn the_ledger_proves_the_live_state(store: &dyn Store) -> ReleaseId {
+    let release = setup(store).await;
+    let (project, prod) = (name("payments"), name("prod"));
+    assert_eq!(mismatches(store).await, Vec::<String>::new());
+    let promotion = store
+        .enqueue(promote(&release, "prod", None), &Audit::by("alice"))
+        .await
+        .unwrap()
+        .0;
+    store.start_next(&project, &prod, &lease()).await.unwrap();
+    store
+        .finish(
+            promotion.id,
+            "test",
+            Outcome::Succeeded {
+                expected_version: 0,
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    // A promotion that waited for its gates first: its request is the first entry.
+    let other = store
+        .create_release(release_b(), &Audit::by("ci"))
+        .await
+        .unwrap()
+        .0
+        .id;
+    let waiting = store
+        .enqueue(
+            NewPromotion {
+                state: PromotionState::Waiting,
+                ..promote(&other, "dev", None)
+            },
+            &Audit::by("bob"),
+        )
+        .await
+        .unwrap()
+        .0;
+    store
+        .advance(
+            waiting.id,
+            PromotionState::Queued,
+            None,
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    store
+        .start_next(&project, &name("dev"), &lease())
+        .await
+        .unwrap();
+    store
+        .finish(
+            waiting.id,
+            "test",
+            Outcome::Succeeded {
+                expected_version: 0,
+            },
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    store
+        .set_hold(
+            &project,
+            &prod,
+            true,
+            &Audit::by("carol").because("incident 12"),
+        )
+        .await
+        .unwrap();
+    store
+        .set_stop(&project, None, true, &Audit::by("carol").because("freeze"))
+        .await
+        .unwrap();
+    store
+        .set_stop(
+            &project,
+            Some(&prod),
+            true,
+            &Audit::by("carol").because("audit"),
+        )
+        .await
+        .unwrap();
+    store
+        .set_stop(&project, Some(&prod), false, &Audit::by("carol"))
+        .await
+        .unwrap();
+    let ci: Principal = "service:ci".parse().unwrap();
+    let admin: Principal = "admin".parse().unwrap();
+    store
+        .create_token(
+            "admin",
+            &admin,
+            &"ab".repeat(32),
+            None,
+            &Audit::by("gantry"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_token(
+            "ci",
+            &ci,
+            &"cd".repeat(32),
+            Some(std::time::Duration::from_secs(3600)),
+            &Audit::by("admin"),
+        )
+        .await
+        .unwrap();
+    store
+        .create_token("old-ci", &ci, &"ef".repeat(32), None, &Audit::by("admin"))
+        .await
+        .unwrap();
+    store
+        .revoke_token("old-ci", &Audit::by("admin"))
+        .await
+        .unwrap();
+    for (principal, role, scope) in [
+        (&admin, Role::Admin, Scope::Server),
+        (&ci, Role::Promoter, Scope::Project(project.clone())),
+        (
+            &ci,
+            Role::Promoter,
+            Scope::Environment(project.clone(), prod.clone()),
+        ),
+    ] {
+        let grant = Grant {
+            principal: principal.clone(),
+            role,
+            scope,
+        };
+        store.grant(&grant, &Audit::by("admin")).await.unwrap();
+    }
+    store
+        .revoke_grant(
+            &Grant {
+                principal: ci.clone(),
+                role: Role::Promoter,
+                scope: Scope::Environment(project.clone(), prod.clone()),
+            },
+            &Audit::by("admin"),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(mismatches(store).await, Vec::<String>::new());
+    let snapshot = store.live_state().await.unwrap();
+    let state = &snapshot.state;
+    let prod_state = &state.environments[&("payments".to_owned(), "prod".to_owned())];
+    assert_eq!(
+        (
+            prod_state.release.as_deref(),
+            prod_state.version,
+            prod_state.moved_by.as_deref()
+        ),
+        (Some(release.digest().as_str()), 1, Some("alice"))
+    );
+    assert_eq!(
+        state.environments[&("payments".to_owned(), "dev".to_owned())]
+            .moved_by
+            .as_deref(),
+        Some("bob")
+    );
+    assert_eq!(
+        state.stops.keys().collect::<Vec<_>>(),
+        [&("payments".to_owned(), String::new())]
+    );
+    assert_eq!(state.grants.len(), 2);
+    assert_eq!(state.tokens["old-ci"].revoked_by.as_deref(), Some("admin"));
+    assert!(matches!(&state.tokens["ci"].expires_at, Some(Some(_))));
+    release
 }
