@@ -14,6 +14,7 @@ mod project;
 mod promotion;
 mod reference;
 mod release;
+mod source;
 
 pub use access::{AccessError, Action, Grant, Principal, Role, Scope, allowed};
 pub use digest::{Algorithm, Digest, DigestError, DigestProblem};
@@ -30,3 +31,4 @@ pub use reference::{
     DOCKER_HUB, LayoutReference, Reference, ReferenceError, ReferencePart, RegistryReference, Tag,
 };
 pub use release::{ALIAS_LENGTH, ReleaseContent, ReleaseId};
+pub use source::{RepositoryPattern, SourceError, SourceProblem};

@@ -132,7 +132,11 @@ pub enum CredentialsRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
     pub name: Name,
+    /// Its repository: where its releases come from and where registry pushes are watched.
     pub source: Repository,
+    /// Other repositories its releases may come from (hotfix or pull-request builds);
+    /// none unless the project file names some. See [`Component::release_reference`].
+    pub also_from: Vec<crate::RepositoryPattern>,
 }
 
 /// Where a component lands for an environment.
@@ -529,6 +533,7 @@ mod tests {
         let api = Component {
             name: name("api"),
             source: "reg.dev/team/api".parse().unwrap(),
+            also_from: Vec::new(),
         };
         Project::new(name("payments"), vec![api], environments)
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use gantry_core::{
     Binding, CredentialsRef, Environment, GateState, Name, Project, PromotionState, Reference,
-    ReleaseContent, ReleaseId, Repository, Verdict,
+    ReleaseContent, ReleaseId, Repository, SourceProblem, Verdict,
 };
 use gantry_oci::{CopyOptions, Credentials, Endpoint, NoProgress, Registries};
 use gantry_store::store::{
@@ -247,6 +247,10 @@ impl Engine {
     /// Resolves every component's reference to a digest once, reads its labels, and
     /// records the release; the same content again returns the existing release. A new
     /// release enters the project's entry environments (unless held).
+    ///
+    /// Each reference must name a tag or digest inside the component's repository (or
+    /// one its `also_from:` allows): that is decided for every component before anything
+    /// is dialled or opened, and a refusal is the same words whatever lies outside.
     pub async fn create_release(
         &self,
         project: &str,
@@ -269,23 +273,23 @@ impl Engine {
                 }
             )));
         }
+        let resolved = self.release_references(project, &references, actor).await?;
         let mut artifacts = Vec::new();
-        for (component, text) in &references {
-            let reference: Reference = text.parse().map_err(|e: gantry_core::ReferenceError| {
-                EngineError::Invalid(format!("{component}: {e}"))
+        for (component, reference) in resolved {
+            let source = reference.to_string();
+            let inspection = gantry_oci::inspect(
+                &self.inner.registries,
+                &Endpoint::new(Reference::Registry(reference)),
+                None,
+            )
+            .await
+            .map_err(|error| EngineError::Registry {
+                reference: source.clone(),
+                error,
             })?;
-            let inspection =
-                gantry_oci::inspect(&self.inner.registries, &Endpoint::new(reference), None)
-                    .await
-                    .map_err(|error| EngineError::Registry {
-                        reference: text.clone(),
-                        error,
-                    })?;
             artifacts.push(Artifact {
-                component: component
-                    .parse()
-                    .map_err(|e: gantry_core::NameError| EngineError::Invalid(e.to_string()))?,
-                source: text.clone(),
+                component,
+                source,
                 digest: inspection.digest,
                 labels: inspection.labels,
             });
@@ -319,6 +323,55 @@ impl Engine {
             }
         }
         Ok((record, created))
+    }
+
+    /// Every component's reference inside the repositories it may come from
+    /// ([`gantry_core::Component::release_reference`]), decided from the text alone. A
+    /// reference outside them is refused (422) and the refusal kept in the ledger
+    /// (`release.refused`), which is all it changes; a malformed one, or one without a
+    /// tag or digest, is a bad request (400) like any other.
+    async fn release_references(
+        &self,
+        project: &Project,
+        references: &BTreeMap<String, String>,
+        actor: &str,
+    ) -> Result<Vec<(Name, gantry_core::RegistryReference)>, EngineError> {
+        let mut resolved = Vec::new();
+        for component in project.components() {
+            let text = &references[component.name.as_str()];
+            let refusal = match component.release_reference(text) {
+                Ok(reference) => {
+                    resolved.push((component.name.clone(), reference));
+                    continue;
+                }
+                Err(refusal) => refusal,
+            };
+            let reason = refusal.to_string();
+            if !matches!(refusal.problem, SourceProblem::NotAllowed { .. }) {
+                return Err(EngineError::Invalid(reason));
+            }
+            self.inner
+                .store
+                .record_refusal(
+                    gantry_store::store::NewRefusal {
+                        project: project.name().clone(),
+                        release: None,
+                        what: "release".to_owned(),
+                        reason: reason.clone(),
+                        detail: serde_json::json!({
+                            "component": component.name.as_str(),
+                            "reference": text,
+                        }),
+                    },
+                    &Audit::by(actor),
+                )
+                .await?;
+            return Err(EngineError::InvalidField {
+                field: "components",
+                reason,
+            });
+        }
+        Ok(resolved)
     }
 
     /// Queues a promotion of `release` (id, prefix or alias) into `environment`, after

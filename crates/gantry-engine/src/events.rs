@@ -88,11 +88,8 @@ impl Engine {
                         .iter()
                         .filter(|a| &a.component != component)
                     {
-                        let source = project.component(artifact.component.as_str()).map_or_else(
-                            || artifact.source.clone(),
-                            |c| c.source.at_digest(&artifact.digest).to_string(),
-                        );
-                        references.insert(artifact.component.to_string(), source);
+                        references
+                            .insert(artifact.component.to_string(), unchanged(project, artifact));
                     }
                 }
                 // No labels: a release is its content, so the same digest pushed again
@@ -107,7 +104,11 @@ impl Engine {
                         alias: release.alias,
                         created,
                     }),
-                    Err(error @ (EngineError::Registry { .. } | EngineError::Invalid(_))) => {
+                    Err(
+                        error @ (EngineError::Registry { .. }
+                        | EngineError::Invalid(_)
+                        | EngineError::InvalidField { .. }),
+                    ) => {
                         // Told about content the registry does not (or no longer) hold:
                         // nothing to release.
                         outcomes.push(skipped(error.to_string()));
@@ -224,6 +225,30 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A component a push did not touch, by digest: in the repository the latest release
+/// took it from when the project still allows that one (its source, or an `also_from`
+/// repository), else in its source. `create_release` checks the result again.
+fn unchanged(project: &gantry_core::Project, artifact: &gantry_store::store::Artifact) -> String {
+    let Some(component) = project.component(artifact.component.as_str()) else {
+        return artifact.source.clone();
+    };
+    artifact
+        .source
+        .parse::<gantry_core::RegistryReference>()
+        .ok()
+        .map(|came_from| {
+            gantry_core::RegistryReference::new(
+                came_from.registry(),
+                came_from.repository(),
+                None,
+                Some(artifact.digest.clone()),
+            )
+            .to_string()
+        })
+        .filter(|reference| component.release_reference(reference).is_ok())
+        .unwrap_or_else(|| component.source.at_digest(&artifact.digest).to_string())
 }
 
 /// The highest version among `tags` for a semver rule; none for a glob.

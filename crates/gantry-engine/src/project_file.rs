@@ -3,7 +3,7 @@
 //! ```yaml
 //! project: payments
 //! components:
-//!   api: registry.dev.example/payments/api
+//!   api: registry.dev.example/payments/api  # or {source: …, also_from: […]}, see [`components`]
 //! environments:
 //!   dev:                                   # an entry environment: no `from`
 //!     binding: track                       # track | pin (default pin)
@@ -22,6 +22,7 @@
 //! only when the whole graph is checked (an unknown upstream, a cycle). The gates an
 //! environment sets are described in [`gates`].
 
+pub mod components;
 pub mod gates;
 pub mod trust;
 pub mod watch;
@@ -32,8 +33,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gantry_core::{
-    Binding, Component, CredentialsRef, Environment, Field, Name, Project, Repository, Strategy,
-    Tag, Target,
+    Binding, CredentialsRef, Environment, Field, Name, Project, Repository, Strategy, Tag, Target,
 };
 use marked_yaml::{LoaderOptions, Marker, Spanned};
 use serde::Deserialize;
@@ -92,7 +92,7 @@ impl fmt::Display for ProjectFileErrors {
 #[serde(deny_unknown_fields)]
 struct ProjectWire {
     project: Spanned<String>,
-    components: HashMap<Spanned<String>, Spanned<String>>,
+    components: HashMap<Spanned<String>, Spanned<components::ComponentWire>>,
     environments: HashMap<Spanned<String>, EnvironmentWire>,
     #[serde(default)]
     groups: BTreeMap<String, Vec<String>>,
@@ -358,13 +358,11 @@ impl Converter<'_> {
         let mut components = Vec::new();
         let mut component_entries: Vec<_> = wire.components.into_iter().collect();
         component_entries.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        for (name, source) in &component_entries {
+        for (name, wire) in &component_entries {
             self.spans
                 .insert(Place::Component(name.to_string()), start(name));
-            let name = self.name("component", name);
-            let source = self.repository("component source", source);
-            if let (Some(name), Some(source)) = (name, source) {
-                components.push(Component { name, source });
+            if let Some(component) = self.component(name, wire) {
+                components.push(component);
             }
         }
         let component_names: Vec<Name> = components.iter().map(|c| c.name.clone()).collect();

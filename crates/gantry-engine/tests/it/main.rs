@@ -3,6 +3,7 @@
 
 mod gates;
 mod metrics;
+mod releases;
 mod signatures;
 mod suppliers;
 mod watch;

@@ -23,12 +23,17 @@ pub enum ReleaseCommand {
     /// Resolve every component's reference to a digest once and record an immutable
     /// release. The same digests again return the existing release.
     #[command(
-        after_help = "Example:\n  gantry release create --project payments api=registry.dev/payments/api:sha-4f2c1e9 \\\n      worker=registry.dev/payments/worker:sha-4f2c1e9 --label ci.run=8812"
+        after_help = "Example:\n  gantry release create --project payments api=sha-4f2c1e9 \\\n      worker=registry.dev/payments/worker@sha256:0c7a… --label ci.run=8812\n\n\
+A component comes from its `source` in the project file: name a tag (api=TAG) or a digest \
+(api=@sha256:…) there, or write the repository out (api=HOST/REPO:TAG, api=HOST/REPO@sha256:…). \
+Other repositories need `also_from:` on the component; OCI layouts (oci:DIR) are for `gantry copy`. \
+A reference without a tag or digest is refused, never read as latest."
     )]
     Create {
         #[arg(long)]
         project: String,
-        /// COMPONENT=REFERENCE for every component of the project.
+        /// COMPONENT=TAG, COMPONENT=@DIGEST or COMPONENT=HOST/REPO:TAG, for every component
+        /// of the project.
         #[arg(required = true, value_name = "COMPONENT=REF")]
         components: Vec<String>,
         /// KEY=VALUE metadata (a CI run, a ticket). Repeatable.

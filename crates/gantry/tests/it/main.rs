@@ -12,4 +12,5 @@ mod ledger;
 mod policy;
 mod replicas;
 mod server;
+mod sources;
 mod support;
