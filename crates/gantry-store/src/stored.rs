@@ -237,3 +237,28 @@ pub(crate) fn check_runner(promotion: &PromotionRecord, runner: &str) -> Result<
         _ => Ok(()),
     }
 }
+
+/// How many principals can still administer the server: an admin grant over the server
+/// and a token that is neither revoked nor expired at `$1` (now). Both backends run this
+/// text (`SQLite` reads `$1` as the first parameter).
+pub(crate) const SERVER_ADMINS_WITH_TOKENS: &str = "SELECT COUNT(DISTINCT grants.principal) \
+     FROM grants JOIN tokens ON tokens.principal = grants.principal \
+     WHERE grants.role = 'admin' AND grants.project = '' AND grants.environment = '' \
+     AND tokens.revoked_at IS NULL AND (tokens.expires_at IS NULL OR tokens.expires_at > $1)";
+
+/// A conflict when a change inside a write transaction took the server admins who can
+/// sign in from some (`before`) to none (`after`); the caller's transaction then rolls
+/// back. Where there were none to begin with (admins who sign in by OIDC only), nothing
+/// is refused.
+pub(crate) fn keep_a_server_admin(what: &str, before: i64, after: i64) -> Result<()> {
+    if before > 0 && after == 0 {
+        return Err(StoreError::Conflict(format!(
+            "{what} would leave nobody who can administer the server (no other principal has \
+             admin over the server and a working token); first give another principal admin \
+             over the server (gantry access grant admin --to NAME) and a token (gantry token \
+             create NAME); if everyone is locked out already, run `gantry admin recover` on \
+             the server's host"
+        )));
+    }
+    Ok(())
+}

@@ -10,7 +10,10 @@ use tokio_postgres::Row;
 
 use super::{append, column, execute, exists, one_row, optional_row, rows};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
-use crate::stored::{Draft, grant_detail, parse, scope, scope_columns, token_detail};
+use crate::stored::{
+    Draft, SERVER_ADMINS_WITH_TOKENS, grant_detail, keep_a_server_admin, parse, scope,
+    scope_columns, token_detail,
+};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -134,13 +137,29 @@ pub(super) async fn revoke_token(
         }
         Some(None) => {}
     }
+    let before = server_admins(client).await?;
     execute(
         client,
         "UPDATE tokens SET revoked_at = $2, revoked_by = $3 WHERE name = $1",
         &[&name, &time::now(), &audit.actor],
     )
     .await?;
+    keep_a_server_admin(
+        &format!("revoking token {name:?}"),
+        before,
+        server_admins(client).await?,
+    )?;
     record(client, audit, "token.revoked", json!({"name": name})).await
+}
+
+/// Principals with admin over the server and a working token, as the caller's write
+/// transaction sees them: writers hold the one advisory lock, so the check and the
+/// change it guards cannot interleave with another replica's.
+async fn server_admins(client: &impl GenericClient) -> Result<i64> {
+    column(
+        &one_row(client, SERVER_ADMINS_WITH_TOKENS, &[&time::now()]).await?,
+        0,
+    )
 }
 
 pub(super) async fn tokens(client: &impl GenericClient) -> Result<Vec<TokenRecord>> {
@@ -200,6 +219,7 @@ pub(super) async fn revoke_grant(
     audit: &Audit,
 ) -> Result<()> {
     let (project, environment) = scope_columns(&grant.scope);
+    let before = server_admins(client).await?;
     let deleted = execute(
         client,
         "DELETE FROM grants WHERE principal = $1 AND role = $2 AND project = $3 AND environment = $4",
@@ -217,6 +237,14 @@ pub(super) async fn revoke_grant(
             grant.role, grant.principal, grant.scope
         )));
     }
+    keep_a_server_admin(
+        &format!(
+            "revoking {}'s {} over {}",
+            grant.principal, grant.role, grant.scope
+        ),
+        before,
+        server_admins(client).await?,
+    )?;
     record(client, audit, "access.revoked", grant_detail(grant)).await
 }
 

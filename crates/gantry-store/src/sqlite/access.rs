@@ -8,7 +8,10 @@ use serde_json::json;
 
 use super::{Draft, all_rows, append, database, parse};
 use crate::store::{Audit, GrantRecord, Result, StoreError, TokenRecord};
-use crate::stored::{grant_detail, scope, scope_columns, token_detail};
+use crate::stored::{
+    SERVER_ADMINS_WITH_TOKENS, grant_detail, keep_a_server_admin, scope, scope_columns,
+    token_detail,
+};
 use crate::time;
 
 const TOKEN_COLUMNS: &str =
@@ -153,13 +156,28 @@ pub(super) fn revoke_token(transaction: &Transaction<'_>, name: &str, audit: &Au
         }
         Some(None) => {}
     }
+    let before = server_admins(transaction)?;
     transaction
         .execute(
             "UPDATE tokens SET revoked_at = ?2, revoked_by = ?3 WHERE name = ?1",
             params![name, time::now(), audit.actor],
         )
         .map_err(database)?;
+    keep_a_server_admin(
+        &format!("revoking token {name:?}"),
+        before,
+        server_admins(transaction)?,
+    )?;
     record(transaction, audit, "token.revoked", json!({"name": name}))
+}
+
+/// Principals with admin over the server and a working token, as this transaction sees
+/// them: the check and the change it guards are one transaction (`BEGIN IMMEDIATE`, so
+/// writers run one at a time, in this process or another).
+fn server_admins(transaction: &Transaction<'_>) -> Result<i64> {
+    transaction
+        .query_row(SERVER_ADMINS_WITH_TOKENS, [time::now()], |row| row.get(0))
+        .map_err(database)
 }
 
 pub(super) fn tokens(transaction: &Transaction<'_>) -> Result<Vec<TokenRecord>> {
@@ -220,6 +238,7 @@ pub(super) fn revoke_grant(
     audit: &Audit,
 ) -> Result<()> {
     let (project, environment) = scope_columns(&grant.scope);
+    let before = server_admins(transaction)?;
     let deleted = transaction
         .execute(
             "DELETE FROM grants WHERE principal = ?1 AND role = ?2 AND project = ?3 AND environment = ?4",
@@ -232,6 +251,14 @@ pub(super) fn revoke_grant(
             grant.role, grant.principal, grant.scope
         )));
     }
+    keep_a_server_admin(
+        &format!(
+            "revoking {}'s {} over {}",
+            grant.principal, grant.role, grant.scope
+        ),
+        before,
+        server_admins(transaction)?,
+    )?;
     record(transaction, audit, "access.revoked", grant_detail(grant))
 }
 

@@ -62,6 +62,12 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test]
+            async fn the_last_server_admin_stays() {
+                let (store, _guard) = $open;
+                suite::the_last_server_admin_stays(&store).await;
+            }
+
+            #[tokio::test]
             async fn gates_keep_evidence_approvals_decisions_and_stops() {
                 let (store, _guard) = $open;
                 suite::gates_keep_evidence_approvals_decisions_and_stops(&store).await;

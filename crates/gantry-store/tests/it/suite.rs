@@ -1321,3 +1321,121 @@ pub async fn the_ledger_proves_the_live_state(store: &dyn Store) -> ReleaseId {
     assert!(matches!(&state.tokens["ci"].expires_at, Some(Some(_))));
     release
 }
+
+/// Nobody removes the last principal who can administer the server (an admin grant over
+/// the server and a working token): neither that grant nor that token goes, and two
+/// admins revoking each other at once cannot both win. A refusal changes nothing.
+pub async fn the_last_server_admin_stays(store: &dyn Store) {
+    let admin = |principal: &Principal| Grant {
+        principal: principal.clone(),
+        role: Role::Admin,
+        scope: Scope::Server,
+    };
+    let (alice, bob, ci): (Principal, Principal, Principal) = (
+        "alice".parse().unwrap(),
+        "bob".parse().unwrap(),
+        "service:ci".parse().unwrap(),
+    );
+    let by = Audit::by("test");
+    for (token, principal, role) in [("alice", &alice, Role::Admin), ("ci", &ci, Role::Promoter)] {
+        store
+            .create_token(token, principal, &token.repeat(16), None, &by)
+            .await
+            .unwrap();
+        let grant = Grant {
+            role,
+            ..admin(principal)
+        };
+        store.grant(&grant, &by).await.unwrap();
+    }
+    let last_admin = |result: Result<(), StoreError>| match result {
+        Err(StoreError::Conflict(message)) => {
+            assert!(
+                message.contains("would leave nobody who can administer the server")
+                    && message.contains("gantry access grant admin --to NAME")
+                    && message.contains("gantry admin recover"),
+                "{message}"
+            );
+        }
+        other => panic!("expected the last admin to stay, got {other:?}"),
+    };
+    let ledger = store.ledger_entries(0, usize::MAX).await.unwrap().len();
+    last_admin(
+        store
+            .revoke_grant(&admin(&alice), &Audit::by("alice"))
+            .await,
+    );
+    last_admin(store.revoke_token("alice", &Audit::by("alice")).await);
+    assert_eq!(
+        store.ledger_entries(0, usize::MAX).await.unwrap().len(),
+        ledger,
+        "a refusal records nothing"
+    );
+    assert!(
+        store
+            .token_by_hash(&"alice".repeat(16))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.grants(Some(&alice)).await.unwrap().len(), 1);
+
+    // Other principals' grants and tokens come and go as before.
+    store.revoke_token("ci", &Audit::by("alice")).await.unwrap();
+    store
+        .revoke_grant(
+            &Grant {
+                role: Role::Promoter,
+                ..admin(&ci)
+            },
+            &Audit::by("alice"),
+        )
+        .await
+        .unwrap();
+
+    // An admin without a working token cannot administer anything, so does not count.
+    store.grant(&admin(&bob), &by).await.unwrap();
+    store
+        .create_token(
+            "bob-short",
+            &bob,
+            &"b0".repeat(32),
+            Some(std::time::Duration::from_millis(1)),
+            &by,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    last_admin(
+        store
+            .revoke_grant(&admin(&alice), &Audit::by("alice"))
+            .await,
+    );
+
+    // With a second working admin, either may go, but not both: two admins revoking each
+    // other at once, one wins and the other is refused.
+    store
+        .create_token("bob", &bob, &"b1".repeat(32), None, &by)
+        .await
+        .unwrap();
+    let (of_bob, of_alice) = (admin(&bob), admin(&alice));
+    let (by_alice, by_bob) = (Audit::by("alice"), Audit::by("bob"));
+    let (first, second) = tokio::join!(
+        store.revoke_grant(&of_bob, &by_alice),
+        store.revoke_grant(&of_alice, &by_bob),
+    );
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one wins: {first:?} {second:?}"
+    );
+    last_admin(if first.is_err() { first } else { second });
+    let admins: Vec<Principal> = store
+        .grants(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|g| g.grant.role == Role::Admin)
+        .map(|g| g.grant.principal)
+        .collect();
+    assert_eq!(admins.len(), 1, "{admins:?}");
+}
