@@ -246,7 +246,8 @@ impl Engine {
 
     /// Resolves every component's reference to a digest once, reads its labels, and
     /// records the release; the same content again returns the existing release. A new
-    /// release enters the project's entry environments (unless held).
+    /// release enters the project's `track` entry environments (unless held); a `pin`
+    /// entry environment waits for a person to promote it.
     ///
     /// Each reference must name a tag or digest inside the component's repository (or
     /// one its `also_from:` allows): that is decided for every component before anything
@@ -313,8 +314,11 @@ impl Engine {
             .create_release(release, &Audit::by(actor))
             .await?;
         if created {
+            // Entry environments follow their binding: `track` takes each new release,
+            // `pin` waits for a person.
             let entries: Vec<Name> = project
                 .entry_environments()
+                .filter(|e| e.binding == Binding::Track)
                 .map(|e| e.name.clone())
                 .collect();
             for environment in entries {

@@ -714,3 +714,50 @@ async fn a_stopped_line_holds_every_environment_but_a_rollback() {
     settled(engine, held.id, PromotionState::Succeeded).await;
     assert_eq!(holds(engine, "prod").await, Some(third.id));
 }
+
+/// Issue 12: an entry environment follows its binding; `pin` waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_entry_environment_waits_for_a_person() {
+    let registry = Registry::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = registry.host();
+    let yaml = format!(
+        "project: shop
+components:
+  api: {r}/shop/api
+environments:
+  prod:
+    binding: pin
+    strategy: retag
+    targets:
+      api: {{repository: {r}/shop/api, tags: [prod]}}
+"
+    );
+    let file = dir.path().join("shop.yaml");
+    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
+    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let world = Gated {
+        engine,
+        registry,
+        _dir: dir,
+    };
+    let engine = &world.engine;
+    let mut events = engine.subscribe();
+    let release = build(&world, 5, &mut events, false).await;
+    let project = engine.project("shop").unwrap().name().clone();
+    assert!(
+        engine
+            .store()
+            .promotions(&project, None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is proposed for a pinned environment"
+    );
+    let promotion = engine
+        .promote("shop", &release.alias, "prod", Request::by("carol"))
+        .await
+        .unwrap();
+    settled(engine, promotion.id, PromotionState::Succeeded).await;
+    assert_eq!(holds(engine, "prod").await, Some(release.id));
+}
