@@ -243,7 +243,18 @@ async fn allowed_sources_and_short_forms() {
     let no_version = format!(
         "api: name a tag or a digest, never latest by default: write api=TAG, api=@sha256:DIGEST or api={source}:TAG"
     );
-    let ledger = engine.store().ledger_entries(0, usize::MAX).await.unwrap();
+    // What the requests recorded (the runner keeps working dev's queue meanwhile).
+    let recorded = || async {
+        engine
+            .store()
+            .ledger_entries(0, usize::MAX)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.actor == "mallory")
+            .collect::<Vec<_>>()
+    };
+    let ledger = recorded().await;
     for bare in [
         source.clone(),
         format!("{r}/payments/api-hotfix"),
@@ -256,11 +267,7 @@ async fn allowed_sources_and_short_forms() {
         );
         assert_eq!(error.to_string(), no_version, "{bare:?}");
     }
-    assert_eq!(
-        engine.store().ledger_entries(0, usize::MAX).await.unwrap(),
-        ledger,
-        "a bad request records nothing"
-    );
+    assert_eq!(recorded().await, ledger, "a bad request records nothing");
     let outside = format!(
         "components: api comes only from {source} (or {r}/payments/api-hotfix, {r}/payments/pr-*/api): write api=TAG, api=@sha256:DIGEST or api={source}:TAG; other repositories need `also_from:` on the component in the project file"
     );
@@ -319,5 +326,94 @@ environments:
     assert!(
         errors.contains("unknown field \"also\"; expected one of: source, also_from"),
         "{errors}"
+    );
+}
+
+/// A push of one component takes the others from the repository the latest release took
+/// them from, when the project still allows it: a hotfix of `api` stays the hotfix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_keep_the_other_components_where_they_came_from() {
+    let registry = Registry::start().await;
+    let pusher = Pusher::new(&registry);
+    let (hotfix, worker, next) = (
+        ImageBuilder::new(61).build(),
+        ImageBuilder::new(62).build(),
+        ImageBuilder::new(63).build(),
+    );
+    pusher
+        .push_image("payments/api-hotfix", Some("h1"), &hotfix)
+        .await;
+    pusher
+        .push_image("payments/worker", Some("1.0.0"), &worker)
+        .await;
+    pusher
+        .push_image("payments/worker", Some("1.1.0"), &next)
+        .await;
+    let r = registry.host();
+    let yaml = format!(
+        "project: payments
+components:
+  api: {{source: {r}/payments/api, also_from: [{r}/payments/api-hotfix]}}
+  worker: {r}/payments/worker
+watch:
+  worker: {{semver: '>=1.0.0'}}
+environments:
+  dev:
+    strategy: retag
+    targets:
+      api: {{repository: {r}/payments/api, tags: [dev]}}
+      worker: {{repository: {r}/payments/worker, tags: [dev]}}
+"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let engine = crate::engine_on(
+        dir.path(),
+        vec![project_file::parse("payments.yaml", &yaml).unwrap()],
+    )
+    .await;
+    engine
+        .create_release(
+            "payments",
+            BTreeMap::from([
+                ("api".to_owned(), format!("{r}/payments/api-hotfix:h1")),
+                ("worker".to_owned(), "1.0.0".to_owned()),
+            ]),
+            BTreeMap::new(),
+            "ci",
+        )
+        .await
+        .unwrap();
+    let outcomes = engine
+        .registry_push(
+            &Push {
+                repository: format!("{r}/payments/worker"),
+                tag: "1.1.0".to_owned(),
+                digest: next.digest.parse().unwrap(),
+            },
+            "registry",
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [gantry_engine::PushOutcome::Release { created: true, .. }]
+        ),
+        "{outcomes:?}"
+    );
+    let latest = engine
+        .store()
+        .latest_release(&"payments".parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let api = latest
+        .artifacts
+        .iter()
+        .find(|a| a.component.as_str() == "api")
+        .unwrap();
+    assert_eq!(
+        api.source,
+        format!("{r}/payments/api-hotfix@{}", hotfix.digest)
     );
 }
