@@ -4,6 +4,7 @@
 //! Responses only ever gain fields; readers ignore the ones they do not know.
 
 pub mod client;
+pub mod text;
 
 use std::collections::BTreeMap;
 

@@ -20,6 +20,9 @@ pub mod env {
     pub const GANTRY_LOG: &str = "GANTRY_LOG";
     /// Default for `--output`.
     pub const GANTRY_OUTPUT: &str = "GANTRY_OUTPUT";
+    /// Set and not empty: logs are never coloured (<https://no-color.org>). Without it,
+    /// they are coloured only when stderr is a terminal.
+    pub const NO_COLOR: &str = "NO_COLOR";
 }
 
 #[derive(Debug, Parser)]

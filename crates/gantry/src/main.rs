@@ -7,6 +7,7 @@ use clap::Parser as _;
 
 mod cli;
 mod commands;
+mod logging;
 mod printer;
 mod progress;
 mod registry_args;
@@ -23,7 +24,7 @@ pub(crate) mod exit {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    logging::init(cli.global.verbose);
     let printer = printer::Printer::new(cli.global.output);
     // One thread: a copy is I/O-bound (its CPU is a small fraction of one core), and a
     // single thread means a single malloc arena, which keeps peak memory flat however
@@ -55,24 +56,4 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
-}
-
-/// Logs go to stderr; `-v` shows what Gantry does, `-vv` every request. `GANTRY_LOG`
-/// (a tracing filter) overrides both.
-fn init_logging(verbose: u8) {
-    use tracing_subscriber::EnvFilter;
-    let default = match verbose {
-        0 => "warn",
-        1 => "info,gantry=debug",
-        _ => "debug",
-    };
-    let filter = std::env::var(cli::env::GANTRY_LOG)
-        .ok()
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
 }

@@ -75,11 +75,14 @@ impl Progress for Bars {
             self.total
                 .set_position(self.total.position().saturating_sub(bar.position()));
             bar.set_position(0);
-            let _ = self.multi.println(format!(
+            // Drawn beside the bars, not through the printer; escaped the same way (the
+            // error may quote the registry).
+            let line = crate::printer::Text::line(format_args!(
                 "retrying {} (attempt {}): {error}",
                 digest.short(),
                 attempt + 1
             ));
+            let _ = self.multi.println(line.as_str().trim_end());
         }
     }
 

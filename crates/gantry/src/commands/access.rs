@@ -1,11 +1,9 @@
 //! `gantry access grant|revoke|list` and `gantry whoami`: who may do what.
 
-use std::fmt::Write as _;
-
 use clap::{Args, Subcommand};
 use gantry_api::Grant;
 
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -80,13 +78,18 @@ fn scope(grant: &Grant) -> String {
     }
 }
 
-fn table(grants: &[Grant]) -> String {
-    let mut text = format!(
-        "{:<28} {:<9} {:<28} {}\n",
-        "PRINCIPAL", "ROLE", "SCOPE", "GRANTED"
+fn table(grants: &[Grant]) -> Text {
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{:<28} {:<9} {:<28} {}",
+        "PRINCIPAL",
+        "ROLE",
+        "SCOPE",
+        "GRANTED"
     );
     for grant in grants {
-        let _ = writeln!(
+        textln!(
             text,
             "{:<28} {:<9} {:<28} {} by {}",
             grant.principal,
@@ -105,12 +108,12 @@ pub async fn run(args: AccessArgs, printer: &Printer) -> anyhow::Result<()> {
         AccessCommand::Grant(grant) => {
             let kept = client.grant(&grant.wire()).await?;
             printer.result(
-                &format!(
-                    "{} is {} over {}\n",
+                &Text::line(format_args!(
+                    "{} is {} over {}",
                     kept.principal,
                     kept.role,
                     scope(&kept)
-                ),
+                )),
                 &serde_json::to_value(&kept)?,
             );
         }
@@ -118,12 +121,12 @@ pub async fn run(args: AccessArgs, printer: &Printer) -> anyhow::Result<()> {
             let grant = grant.wire();
             client.revoke_grant(&grant).await?;
             printer.result(
-                &format!(
-                    "{} is no longer {} over {}\n",
+                &Text::line(format_args!(
+                    "{} is no longer {} over {}",
                     grant.principal,
                     grant.role,
                     scope(&grant)
-                ),
+                )),
                 &serde_json::to_value(&grant)?,
             );
         }
@@ -143,12 +146,15 @@ pub struct WhoAmIArgs {
 
 pub async fn whoami(args: WhoAmIArgs, printer: &Printer) -> anyhow::Result<()> {
     let me = args.server.client()?.whoami().await?;
-    let mut text = format!("{}\n", me.principal);
+    let mut text = Text::line(format_args!("{}", me.principal));
     if me.grants.is_empty() {
-        text.push_str("no grants: ask an admin (gantry access grant ROLE --to NAME ...)\n");
+        textln!(
+            text,
+            "no grants: ask an admin (gantry access grant ROLE --to NAME ...)"
+        );
     } else {
         for grant in &me.grants {
-            let _ = writeln!(text, "  {:<9} {}", grant.role, scope(grant));
+            textln!(text, "  {:<9} {}", grant.role, scope(grant));
         }
     }
     printer.result(&text, &serde_json::to_value(&me)?);

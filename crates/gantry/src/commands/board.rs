@@ -1,10 +1,8 @@
 //! `gantry status` and `gantry history`: what is where, and how it got there.
 
-use std::fmt::Write as _;
-
 use clap::Args;
 
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -35,9 +33,16 @@ fn short(digest: &str) -> &str {
 
 pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
     let board = args.server.client()?.status(&args.project).await?;
-    let mut text = format!(
-        "{:<14} {:<6} {:<12} {:<25} {:<12} {}\n",
-        "ENVIRONMENT", "BIND", "RELEASE", "SINCE", "BY", "PENDING"
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{:<14} {:<6} {:<12} {:<25} {:<12} {}",
+        "ENVIRONMENT",
+        "BIND",
+        "RELEASE",
+        "SINCE",
+        "BY",
+        "PENDING"
     );
     for environment in &board.environments {
         let pending: Vec<String> = environment
@@ -52,7 +57,7 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
                 format!("{} {}{on} ({})", p.release_alias, p.state, p.kind)
             })
             .collect();
-        let _ = writeln!(
+        textln!(
             text,
             "{:<14} {:<6} {:<12} {:<25} {:<12} {}",
             environment.name,
@@ -67,15 +72,15 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
             }
         );
         for (component, digest) in &environment.digests {
-            let _ = writeln!(text, "  {component:<12} {}", short(digest));
+            textln!(text, "  {component:<12} {}", short(digest));
         }
         for waiting in &environment.pending {
             if let Some(needs) = &waiting.needs {
-                let _ = writeln!(text, "  {} waits for: {needs}", waiting.release_alias);
+                textln!(text, "  {} waits for: {needs}", waiting.release_alias);
             }
         }
         if let Some(hold) = &environment.hold {
-            let _ = writeln!(
+            textln!(
                 text,
                 "  held by {} since {}{}",
                 hold.by,
@@ -97,12 +102,20 @@ pub async fn history(args: HistoryArgs, printer: &Printer) -> anyhow::Result<()>
         .client()?
         .history(&args.project, args.environment.as_deref(), args.limit)
         .await?;
-    let mut text = format!(
-        "{:<6} {:<14} {:<12} {:<10} {:<10} {:<25} {}\n",
-        "ID", "ENVIRONMENT", "RELEASE", "KIND", "STATE", "REQUESTED", "BY"
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{:<6} {:<14} {:<12} {:<10} {:<10} {:<25} {}",
+        "ID",
+        "ENVIRONMENT",
+        "RELEASE",
+        "KIND",
+        "STATE",
+        "REQUESTED",
+        "BY"
     );
     for p in &promotions {
-        let _ = writeln!(
+        textln!(
             text,
             "{:<6} {:<14} {:<12} {:<10} {:<10} {:<25} {}{}",
             p.id,

@@ -2,15 +2,13 @@
 
 use std::sync::Arc;
 
-use std::fmt::Write as _;
-
 use clap::Args;
 use gantry_core::Platform;
 use gantry_oci::{CopyOptions, Endpoint, NoProgress, Progress};
 use serde_json::json;
 
 use super::{UsageError, human_bytes, parse_credentials, parse_reference};
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::progress::Bars;
 use crate::registry_args::RegistryArgs;
 
@@ -88,24 +86,25 @@ pub async fn run(args: CopyArgs, printer: &Printer) -> anyhow::Result<()> {
         bars.finish();
     }
     let report = result?;
-    let mut text = String::new();
+    let mut text = Text::new();
     if let Some(platform) = &report.platform {
-        Printer::note(&format!(
+        Printer::note(&Text::line(format_args!(
             "note: copied only {platform}: the digest at the target is that platform's manifest {}, not the index {}",
             report.target_digest, report.source_digest
-        ));
+        )));
     }
     let seconds = report.duration.as_secs_f64();
     if report.up_to_date {
-        let _ = writeln!(
+        textln!(
             text,
             "{} already holds {}: nothing to copy",
-            report.target, report.target_digest
+            report.target,
+            report.target_digest
         );
     } else {
-        let _ = writeln!(text, "copied {} -> {}", report.source, report.target);
-        let _ = writeln!(text, "digest  {}", report.target_digest);
-        let _ = writeln!(
+        textln!(text, "copied {} -> {}", report.source, report.target);
+        textln!(text, "digest  {}", report.target_digest);
+        textln!(
             text,
             "blobs   {} copied ({}), {} already there, {} mounted{}",
             report.blobs_copied,
@@ -120,9 +119,9 @@ pub async fn run(args: CopyArgs, printer: &Printer) -> anyhow::Result<()> {
         );
     }
     if report.referrers_copied > 0 {
-        let _ = writeln!(text, "referrers {} copied", report.referrers_copied);
+        textln!(text, "referrers {} copied", report.referrers_copied);
     }
-    let _ = writeln!(text, "time    {seconds:.2}s");
+    textln!(text, "time    {seconds:.2}s");
     printer.result(
         &text,
         &json!({

@@ -1,14 +1,13 @@
 //! `gantry evidence add`, `gantry evidence pull`, `gantry approve`, `gantry reject`, `gantry why`,
 //! `gantry stop` and `gantry resume`: gates from the command line.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use gantry_api::{CreateApproval, Decision, Stop};
 
 use super::UsageError;
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -84,8 +83,10 @@ pub async fn evidence(args: EvidenceArgs, printer: &Printer) -> anyhow::Result<(
     let evidence = client
         .add_evidence(&project, &release, &kind, component.as_deref(), bytes)
         .await?;
-    let text = format!(
-        "{} evidence {} for {}{}: {}\n  {}\n",
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{} evidence {} for {}{}: {}",
         if evidence.created {
             "kept"
         } else {
@@ -98,9 +99,9 @@ pub async fn evidence(args: EvidenceArgs, printer: &Printer) -> anyhow::Result<(
             .as_deref()
             .map(|c| format!(" ({c})"))
             .unwrap_or_default(),
-        evidence.digest,
-        evidence.summary
+        evidence.digest
     );
+    textln!(text, "  {}", evidence.summary);
     printer.result(&text, &serde_json::to_value(&evidence)?);
     Ok(())
 }
@@ -112,30 +113,33 @@ async fn pull(
     printer: &Printer,
 ) -> anyhow::Result<()> {
     let pulled = server.client()?.pull_evidence(project, release).await?;
-    let mut text = String::new();
+    let mut text = Text::new();
     for signer in &pulled.signers {
         let who = match (&signer.key, &signer.issuer, &signer.subject) {
             (Some(key), _, _) => format!("key {key}"),
             (None, Some(issuer), Some(subject)) => format!("{subject} ({issuer})"),
             _ => "unknown signer".to_owned(),
         };
-        let _ = writeln!(
+        textln!(
             text,
             "✓ {}: signed by {who} ({})",
-            signer.component, signer.digest
+            signer.component,
+            signer.digest
         );
     }
     for refused in &pulled.refused {
-        let _ = writeln!(
+        textln!(
             text,
             "✗ {}: {} refused: {}",
-            refused.component, refused.digest, refused.reason
+            refused.component,
+            refused.digest,
+            refused.reason
         );
     }
     for unreachable in &pulled.unreachable {
-        let _ = writeln!(text, "? {}: {}", unreachable.component, unreachable.error);
+        textln!(text, "? {}: {}", unreachable.component, unreachable.error);
     }
-    let _ = writeln!(
+    textln!(
         text,
         "{} verified, {} refused, {} attestation(s) kept as evidence",
         pulled.signers.len(),
@@ -188,13 +192,15 @@ pub async fn approve(args: ApproveArgs, printer: &Printer, approve: bool) -> any
             },
         )
         .await?;
-    let text = format!(
-        "{} release {} for {}\n{}",
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{} release {} for {}",
         if approve { "approved" } else { "rejected" },
         args.release,
-        decision.environment,
-        describe(&decision)
+        decision.environment
     );
+    text.append(&describe(&decision));
     printer.result(&text, &serde_json::to_value(&decision)?);
     Ok(())
 }
@@ -230,9 +236,11 @@ pub async fn why(args: WhyArgs, printer: &Printer) -> anyhow::Result<()> {
 }
 
 /// A decision for people: the verdict, then one line per gate.
-pub fn describe(decision: &Decision) -> String {
-    let mut text = format!(
-        "{} → {}: {}{}\n",
+pub fn describe(decision: &Decision) -> Text {
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{} → {}: {}{}",
         decision.release,
         decision.environment,
         decision.verdict,
@@ -248,19 +256,19 @@ pub fn describe(decision: &Decision) -> String {
             "fail" => "✗",
             _ => "…",
         };
-        let _ = writeln!(text, "  {mark} {:<16} {}", gate.gate, gate.reason);
+        textln!(text, "  {mark} {:<16} {}", gate.gate, gate.reason);
     }
     if decision.gates.is_empty() {
-        text.push_str("  no gates: any release may enter\n");
+        textln!(text, "  no gates: any release may enter");
     }
     for warning in &decision.warnings {
-        let _ = writeln!(text, "  ! {warning}");
+        textln!(text, "  ! {warning}");
     }
     for (name, digest) in &decision.policies {
-        let _ = writeln!(text, "  policy {name} {digest}");
+        textln!(text, "  policy {name} {digest}");
     }
     if let Some(id) = decision.id {
-        let _ = writeln!(
+        textln!(
             text,
             "  decision {id} recorded{}",
             decision
@@ -313,8 +321,41 @@ pub async fn stop(args: StopArgs, printer: &Printer, stop: bool) -> anyhow::Resu
         "resumed"
     };
     printer.result(
-        &format!("the line of {scope} is {verb}\n"),
+        &Text::line(format_args!("the line of {scope} is {verb}")),
         &serde_json::json!({"project": args.project, "scope": scope, "stopped": stop}),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A failing gate whose reason quotes outside text (a report's test name, a label)
+    /// cannot erase itself or print a passing line in its place.
+    #[test]
+    fn a_gate_reason_cannot_hide_a_failing_gate() {
+        let decision: gantry_api::Decision = serde_json::from_value(serde_json::json!({
+            "release": "4f2c1e9a0b",
+            "environment": "prod",
+            "verdict": "deny",
+            "gates": [
+                {
+                    "gate": "tests",
+                    "state": "fail",
+                    "reason": "1 failed: login\u{1b}[1A\u{1b}[2K\r  ✓ tests            all 212 passed",
+                },
+                {"gate": "approvals", "state": "pass", "reason": "2 of 2\n  ✓ vulnerabilities  none"},
+            ],
+        }))
+        .expect("a decision");
+        let text = super::describe(&decision);
+        let lines: Vec<&str> = text.as_str().lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "4f2c1e9a0b → prod: deny",
+                r"  ✗ tests            1 failed: login\x1b[1A\x1b[2K\r  ✓ tests            all 212 passed",
+                r"  ✓ approvals        2 of 2\n  ✓ vulnerabilities  none",
+            ]
+        );
+    }
 }

@@ -1,14 +1,12 @@
 //! `gantry inspect REF`
 
-use std::fmt::Write as _;
-
 use clap::Args;
 use gantry_core::Platform;
 use gantry_oci::Endpoint;
 use serde_json::json;
 
 use super::{UsageError, human_bytes, parse_credentials, parse_reference};
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::registry_args::RegistryArgs;
 
 #[derive(Debug, Args)]
@@ -54,40 +52,38 @@ pub async fn run(args: InspectArgs, printer: &Printer) -> anyhow::Result<()> {
         Printer::raw(&inspection.raw);
         return Ok(());
     }
-    let mut text = format!(
-        "reference  {}\ndigest     {}\nmedia type {}\nsize       {}\n",
-        inspection.reference,
-        inspection.digest,
-        inspection.media_type,
-        human_bytes(inspection.size)
-    );
+    let mut text = Text::new();
+    textln!(text, "reference  {}", inspection.reference);
+    textln!(text, "digest     {}", inspection.digest);
+    textln!(text, "media type {}", inspection.media_type);
+    textln!(text, "size       {}", human_bytes(inspection.size));
     if let Some(artifact_type) = &inspection.artifact_type {
-        let _ = writeln!(text, "artifact   {artifact_type}");
+        textln!(text, "artifact   {artifact_type}");
     }
     if !inspection.manifests.is_empty() {
-        text.push_str("platforms\n");
+        textln!(text, "platforms");
         for manifest in &inspection.manifests {
             let platform = manifest
                 .platform
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), |p| p.to_platform().to_string());
-            let _ = writeln!(text, "  {platform:<20} {}", manifest.digest);
+            textln!(text, "  {platform:<20} {}", manifest.digest);
         }
     } else if let Some(platform) = &inspection.platform {
-        let _ = writeln!(text, "platform   {platform}");
+        textln!(text, "platform   {platform}");
     }
     if let Some(created) = &inspection.created {
-        let _ = writeln!(text, "created    {created}");
+        textln!(text, "created    {created}");
     }
     if !inspection.labels.is_empty() {
         match (&inspection.config_source, inspection.manifests.is_empty()) {
             (Some(source), false) => {
-                let _ = writeln!(text, "labels (of {})", source.short());
+                textln!(text, "labels (of {})", source.short());
             }
-            _ => text.push_str("labels\n"),
+            _ => textln!(text, "labels"),
         }
         for (key, value) in &inspection.labels {
-            let _ = writeln!(text, "  {key}={value}");
+            textln!(text, "  {key}={value}");
         }
     }
     let manifests: Vec<_> = inspection

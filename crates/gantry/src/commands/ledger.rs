@@ -10,7 +10,7 @@ use gantry_store::ledger::export::verify_export;
 use serde_json::json;
 
 use super::UsageError;
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -99,14 +99,14 @@ pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
                 .filter(|l| l.starts_with("{\"entry\""))
                 .count();
             printer.result(
-                &format!("wrote {entries} entries to {}\n", out.display()),
+                &Text::line(format_args!("wrote {entries} entries to {}", out.display())),
                 &json!({"file": out.display().to_string(), "entries": entries}),
             );
             Ok(())
         }
         LedgerCommand::Key => {
             let key = args.server.client()?.ledger_key().await?;
-            printer.result(&format!("{key}\n"), &json!({"key": key}));
+            printer.result(&Text::line(format_args!("{key}")), &json!({"key": key}));
             Ok(())
         }
     }
@@ -128,17 +128,24 @@ fn verify(
     } else {
         "signatures checked with the key inside the file only: pass --key to trust them"
     };
+    let mut text = Text::new();
+    textln!(
+        text,
+        "{}: {} entries, {} checkpoints, chain intact",
+        source,
+        summary.entries,
+        summary.checkpoints
+    );
+    textln!(text, "origin   {}", summary.origin);
+    textln!(
+        text,
+        "signed   {} of {} entries ({trust})",
+        summary.signed_entries,
+        summary.entries
+    );
+    textln!(text, "root     {}", hex_of(&summary.root));
     printer.result(
-        &format!(
-            "{}: {} entries, {} checkpoints, chain intact\norigin   {}\nsigned   {} of {} entries ({trust})\nroot     {}\n",
-            source,
-            summary.entries,
-            summary.checkpoints,
-            summary.origin,
-            summary.signed_entries,
-            summary.entries,
-            hex_of(&summary.root),
-        ),
+        &text,
         &json!({
             "source": source,
             "origin": summary.origin,

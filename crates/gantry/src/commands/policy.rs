@@ -1,6 +1,5 @@
 //! `gantry policy test DIR`: runs the unit tests of Rego policies, offline.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -8,7 +7,7 @@ use gantry_policy::rego::{TestOutcome, run_tests};
 use serde_json::json;
 
 use super::UsageError;
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
@@ -60,7 +59,13 @@ pub fn run(args: PolicyArgs, printer: &Printer) -> anyhow::Result<()> {
     let sources = read_policies(&dir)?;
     let outcomes = run_tests(&sources).map_err(|e| {
         let (headline, excerpt) = position(&e.message);
-        UsageError(format!("{headline}{excerpt}"))
+        // The source lines around the error, above the error line; every line a record.
+        let mut text = Text::new();
+        for line in excerpt {
+            textln!(text, "    {line}");
+        }
+        Printer::note(&text);
+        UsageError(headline)
     })?;
     if outcomes.is_empty() {
         return Err(UsageError(format!(
@@ -147,9 +152,9 @@ fn parts(outcome: &TestOutcome) -> (&str, &str) {
 
 /// regorus reports a position over several lines (`--> file:line:column`, the source
 /// line, a caret, `error: message`). This makes a headline `file:line:column: message`,
-/// for one error line and for scripts, and keeps the source excerpt, indented, to show
-/// below it. Messages in another shape are kept as they are.
-fn position(message: &str) -> (String, String) {
+/// for one error line and for scripts, and keeps the source excerpt's lines to show
+/// with it. Messages in another shape are kept as they are.
+fn position(message: &str) -> (String, Vec<String>) {
     let message = message.trim();
     let location = message
         .lines()
@@ -161,12 +166,13 @@ fn position(message: &str) -> (String, String) {
         .next_back()
         .map(str::trim);
     let (Some(location), Some(reason)) = (location, reason) else {
-        return (message.to_owned(), String::new());
+        return (message.to_owned(), Vec::new());
     };
-    let mut excerpt = String::new();
-    for line in message.lines().filter(|l| l.contains('|')) {
-        let _ = write!(excerpt, "\n    {}", line.trim_end());
-    }
+    let excerpt = message
+        .lines()
+        .filter(|l| l.contains('|'))
+        .map(|l| l.trim_end().to_owned())
+        .collect();
     (format!("{location}: {reason}"), excerpt)
 }
 
@@ -180,16 +186,19 @@ fn outcome_json(outcome: &TestOutcome) -> serde_json::Value {
     })
 }
 
-fn describe(outcomes: &[TestOutcome], passed: usize, failed: usize) -> String {
-    let mut text = String::new();
+fn describe(outcomes: &[TestOutcome], passed: usize, failed: usize) -> Text {
+    let mut text = Text::new();
     for outcome in outcomes {
         let mark = if outcome.passed { "✓" } else { "✗" };
-        let _ = writeln!(text, "{mark} {}", outcome.name);
+        textln!(text, "{mark} {}", outcome.name);
         if let Some(detail) = &outcome.detail {
             let (headline, excerpt) = position(detail);
-            let _ = writeln!(text, "    {headline}{excerpt}");
+            textln!(text, "    {headline}");
+            for line in excerpt {
+                textln!(text, "    {line}");
+            }
         }
     }
-    let _ = writeln!(text, "{passed} passed, {failed} failed");
+    textln!(text, "{passed} passed, {failed} failed");
     text
 }

@@ -1,13 +1,12 @@
 //! `gantry promote`, `gantry rollback`, `gantry hold` and `gantry unhold`.
 
-use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use gantry_api::client::Client;
 use gantry_api::{CreatePromotion, Hold, Promotion, Rollback};
 
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -166,7 +165,7 @@ pub async fn hold(args: HoldArgs, printer: &Printer, hold: bool) -> anyhow::Resu
         "resumed: automation follows upstream again"
     };
     printer.result(
-        &format!("{} {verb}\n", args.environment),
+        &Text::line(format_args!("{} {verb}", args.environment)),
         &serde_json::json!({"project": args.project, "environment": args.environment, "held": hold}),
     );
     Ok(())
@@ -193,20 +192,25 @@ async fn finish(
             promotion = client.promotion(&promotion.project, promotion.id).await?;
         }
     }
-    let mut text = format!(
-        "promotion {} of release {} into {}: {}\n",
-        promotion.id, promotion.release_alias, promotion.environment, promotion.state
+    let mut text = Text::new();
+    textln!(
+        text,
+        "promotion {} of release {} into {}: {}",
+        promotion.id,
+        promotion.release_alias,
+        promotion.environment,
+        promotion.state
     );
     if let Some(error) = &promotion.error {
-        text.push_str("error: ");
-        text.push_str(error);
-        text.push('\n');
+        textln!(text, "error: {error}");
     }
     if promotion.state == "waiting" {
-        let _ = writeln!(
+        textln!(
             text,
             "waiting for its gates: see `gantry why --project {} --release {} --to {}`",
-            promotion.project, promotion.release_alias, promotion.environment
+            promotion.project,
+            promotion.release_alias,
+            promotion.environment
         );
     }
     printer.result(&text, &serde_json::to_value(&promotion)?);

@@ -1,13 +1,12 @@
 //! `gantry release create|show`
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use clap::{Args, Subcommand};
 use gantry_api::{CreateRelease, Release};
 
 use super::UsageError;
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -82,27 +81,35 @@ pub async fn run(args: ReleaseArgs, printer: &Printer) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn describe(release: &Release) -> String {
-    let mut text = format!(
-        "release {}{}\nid      {}\ncreated {} by {}\n",
+pub fn describe(release: &Release) -> Text {
+    let mut text = Text::new();
+    textln!(
+        text,
+        "release {}{}",
         release.alias,
-        if release.created { " (new)" } else { "" },
-        release.id,
+        if release.created { " (new)" } else { "" }
+    );
+    textln!(text, "id      {}", release.id);
+    textln!(
+        text,
+        "created {} by {}",
         release.created_at,
         release.created_by
     );
     for artifact in &release.artifacts {
-        let _ = writeln!(
+        textln!(
             text,
             "  {:<12} {}  from {}",
-            artifact.component, artifact.digest, artifact.source
+            artifact.component,
+            artifact.digest,
+            artifact.source
         );
         if let Some(revision) = artifact.labels.get("org.opencontainers.image.revision") {
-            let _ = writeln!(text, "  {:<12} revision {revision}", "");
+            textln!(text, "  {:<12} revision {revision}", "");
         }
     }
     for (key, value) in &release.labels {
-        let _ = writeln!(text, "  label {key}={value}");
+        textln!(text, "  label {key}={value}");
     }
     text
 }

@@ -12,7 +12,7 @@ use gantry_store::sqlite::SqliteStore;
 use gantry_store::store::Store;
 
 use super::UsageError;
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::registry_args::RegistryArgs;
 
 #[derive(Debug, Args)]
@@ -331,9 +331,13 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
     )
     .await?;
     if let Some(token) = gantry_server::bootstrap_access(&engine).await? {
-        Printer::note(&format!(
-            "first start: the admin API token is shown this once; keep it:\n  export GANTRY_TOKEN={token}"
-        ));
+        let mut note = Text::new();
+        textln!(
+            note,
+            "first start: the admin API token is shown this once; keep it:"
+        );
+        textln!(note, "  export GANTRY_TOKEN={token}");
+        Printer::note(&note);
     }
     let ledger_key = gantry_server::load_or_create_ledger_key(&settings.ledger_key)
         .with_context(|| format!("the ledger signing key {}", settings.ledger_key.display()))?;
@@ -343,7 +347,11 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     printer.result(
-        &format!("gantry serving {} on http://{address} (data in {})\n", names.join(", "), settings.data.display()),
+        &Text::line(format_args!(
+            "gantry serving {} on http://{address} (data in {})",
+            names.join(", "),
+            settings.data.display()
+        )),
         &serde_json::json!({"listen": address.to_string(), "projects": names, "data": settings.data.display().to_string()}),
     );
     gantry_server::serve_with(listener, engine, ledger_key, settings.options, shutdown())

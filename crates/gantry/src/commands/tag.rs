@@ -6,7 +6,7 @@ use gantry_oci::Endpoint;
 use serde_json::json;
 
 use super::{UsageError, parse_credentials, parse_reference};
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::registry_args::RegistryArgs;
 
 #[derive(Debug, Args)]
@@ -50,8 +50,11 @@ pub async fn run(args: TagArgs, printer: &Printer) -> anyhow::Result<()> {
     let registries = args.registry.registries()?;
     let report = gantry_oci::tag(&registries, &endpoint, &tags).await?;
     let names: Vec<&str> = report.tags.iter().map(Tag::as_str).collect();
+    let mut text = Text::new();
+    textln!(text, "tagged {} as {}", report.source, names.join(", "));
+    textln!(text, "digest {}", report.digest);
     printer.result(
-        &format!("tagged {} as {}\ndigest {}\n", report.source, names.join(", "), report.digest),
+        &text,
         &json!({"source": report.source, "digest": report.digest.as_str(), "media_type": report.media_type, "tags": names}),
     );
     Ok(())

@@ -1,11 +1,9 @@
 //! `gantry token create NAME [--expires 30d]`, `gantry token list`, `gantry token revoke NAME`
 
-use std::fmt::Write as _;
-
 use clap::{Args, Subcommand};
 use gantry_api::CreateToken;
 
-use crate::printer::Printer;
+use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
@@ -60,19 +58,22 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
                     expires_in: expires,
                 })
                 .await?;
-            printer.result(
-                &format!(
-                    "token {} (shown once; keep it):\n{}\n",
-                    created.name, created.token
-                ),
-                &serde_json::to_value(&created)?,
-            );
+            let mut text = Text::new();
+            textln!(text, "token {} (shown once; keep it):", created.name);
+            textln!(text, "{}", created.token);
+            printer.result(&text, &serde_json::to_value(&created)?);
         }
         TokenCommand::List => {
             let tokens = client.tokens().await?;
-            let mut text = format!(
-                "{:<24} {:<24} {:<25} {:<12} {}\n",
-                "NAME", "FOR", "CREATED", "BY", "STATE"
+            let mut text = Text::new();
+            textln!(
+                text,
+                "{:<24} {:<24} {:<25} {:<12} {}",
+                "NAME",
+                "FOR",
+                "CREATED",
+                "BY",
+                "STATE"
             );
             for token in &tokens {
                 let state = match (&token.revoked_at, &token.expires_at) {
@@ -83,10 +84,13 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
                     (None, Some(at)) => format!("expires {at}"),
                     (None, None) => "never expires".to_owned(),
                 };
-                let _ = writeln!(
+                textln!(
                     text,
                     "{:<24} {:<24} {:<25} {:<12} {state}",
-                    token.name, token.principal, token.created_at, token.created_by
+                    token.name,
+                    token.principal,
+                    token.created_at,
+                    token.created_by
                 );
             }
             printer.result(&text, &serde_json::to_value(&tokens)?);
@@ -94,7 +98,7 @@ pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {
         TokenCommand::Revoke { name } => {
             client.revoke_token(&name).await?;
             printer.result(
-                &format!("token {name} revoked\n"),
+                &Text::line(format_args!("token {name} revoked")),
                 &serde_json::json!({"revoked": name}),
             );
         }

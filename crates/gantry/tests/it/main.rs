@@ -9,6 +9,7 @@ mod gates;
 mod inspect_tag;
 mod interop;
 mod ledger;
+mod output;
 mod policy;
 mod replicas;
 mod server;
