@@ -126,6 +126,7 @@ pub async fn registry(
 }
 
 fn generic(push: api::RegistryPush) -> Result<Push, ApiError> {
+    crate::text::check_body(&serde_json::to_value(&push).unwrap_or_default())?;
     if push.tag.trim().is_empty() {
         return Err(ApiError::invalid("the tag is empty", "tag"));
     }
@@ -159,7 +160,11 @@ fn from_envelope(envelope: Envelope) -> Result<(Vec<Push>, usize), ApiError> {
         } else {
             event.request.host
         };
-        if host.is_empty() || target.repository.is_empty() {
+        // A name Gantry would not keep names nothing it watches.
+        let unsafe_text = [&host, &target.repository, &target.tag]
+            .iter()
+            .any(|text| gantry_api::text::first_unsafe(text).is_some());
+        if host.is_empty() || target.repository.is_empty() || unsafe_text {
             ignored += 1;
             continue;
         }

@@ -10,6 +10,7 @@ mod limits;
 pub mod oidc;
 pub mod proxies;
 mod routes;
+mod text;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -174,7 +175,9 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))
         .route("/ledger/key", get(routes::ledger_key))
-        // The last layer runs first: the token is checked, then the caller's rate.
+        .route_layer(axum::middleware::from_fn(text::refuse_unsafe_parameters))
+        // The last layer runs first: the token is checked, then the caller's rate, then
+        // the parameters' text.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             limits::rate_limit,

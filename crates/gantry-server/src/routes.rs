@@ -10,22 +10,29 @@ use gantry_api as api;
 use gantry_core::{Action, Scope};
 use gantry_engine::Request as PromotionRequest;
 use gantry_store::store::{PromotionRecord, ReleaseRecord};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
 
-/// A JSON body whose errors are API errors naming the field, as serde reports it.
+/// A JSON body whose errors are API errors naming the field, as serde reports it. Its
+/// text, as read, passes [`crate::text::check_body`]: no string in it holds a control
+/// character.
 pub struct Body<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned + Serialize, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Body<T>, ApiError> {
         match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Body(value)),
+            Ok(Json(value)) => {
+                let read = serde_json::to_value(&value)
+                    .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}"), None))?;
+                crate::text::check_body(&read)?;
+                Ok(Body(value))
+            }
             Err(rejection) => Err(json_error(&rejection)),
         }
     }

@@ -15,6 +15,7 @@ mod access;
 mod concurrency;
 mod events;
 mod limits;
+mod text;
 
 struct Server {
     base: String,
