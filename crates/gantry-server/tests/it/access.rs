@@ -332,6 +332,19 @@ async fn every_route_checks_every_role() {
                 .call(row.method, &path, row.body.clone(), Some(token))
                 .await;
             let what = format!("{caller}: {} {path} -> {status} {body}", row.method);
+            if row.method == "GET" {
+                // Reads never write: whoever asks, a GET appends nothing by its caller.
+                let since = server
+                    .engine
+                    .store()
+                    .ledger_entries(before as u64, usize::MAX)
+                    .await
+                    .unwrap();
+                assert!(
+                    !since.iter().any(|entry| &entry.actor == principal),
+                    "a read appended to the ledger: {what}"
+                );
+            }
             if *caller == "admin" || row.allowed.contains(caller) {
                 assert_ne!(status, 403, "allowed, yet refused: {what}");
                 assert_ne!(status, 401, "{what}");

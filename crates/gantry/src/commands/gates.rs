@@ -267,16 +267,35 @@ pub fn describe(decision: &Decision) -> Text {
     for (name, digest) in &decision.policies {
         textln!(text, "  policy {name} {digest}");
     }
-    if let Some(id) = decision.id {
+    if !decision.evidence_use.is_empty() {
+        textln!(text, "  evidence:");
+    }
+    for evidence in &decision.evidence_use {
+        let short = evidence.digest.get(..19).unwrap_or(&evidence.digest);
+        let about = evidence.component.as_deref().unwrap_or("release");
+        let signed = evidence
+            .signed_by
+            .as_deref()
+            .map_or_else(|| "unsigned".to_owned(), |s| format!("signed by {s}"));
         textln!(
             text,
-            "  decision {id} recorded{}",
-            decision
-                .decided_at
-                .as_deref()
-                .map(|t| format!(" at {t}"))
-                .unwrap_or_default()
+            "    {} {} {about} {short} from {}, {signed}: {}",
+            if evidence.counted { "✓" } else { "✗" },
+            evidence.kind,
+            evidence.supplied_by,
+            if evidence.counted {
+                format!("counts ({})", evidence.reason)
+            } else {
+                format!("does not count: {}", evidence.reason)
+            }
         );
+    }
+    if let Some(at) = &decision.decided_at {
+        let seen_as = decision.promotion.map_or_else(
+            || "a promotion nobody has asked for yet".to_owned(),
+            |id| format!("waiting promotion {id}"),
+        );
+        textln!(text, "  looked at {at}, for {seen_as}");
     }
     text
 }
@@ -316,7 +335,7 @@ pub async fn stop(args: StopArgs, printer: &Printer, stop: bool) -> anyhow::Resu
         |e| format!("environment {e}"),
     );
     let verb = if stop {
-        "stopped: no promotion enters except by the emergency path"
+        "stopped: no promotion enters except by the emergency path or a rollback"
     } else {
         "resumed"
     };

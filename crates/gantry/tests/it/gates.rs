@@ -522,7 +522,19 @@ async fn junit_evidence_passes_the_tests_gate() {
         "{}",
         text.stdout
     );
+    // Each piece of evidence says who supplied it and whether it counted.
+    let short = &added["digest"].as_str().unwrap()[..19];
+    assert!(
+        text.stdout.lines().any(|l| l.trim()
+            == format!(
+                "✓ junit api {short} from admin, unsigned: counts (admin may promote into prod)"
+            )),
+        "{}",
+        text.stdout
+    );
     let after = why().await.json();
+    assert_eq!(after["evidence_use"][0]["supplied_by"], "admin", "{after}");
+    assert_eq!(after["evidence_use"][0]["counted"], true, "{after}");
     assert_eq!(gate(&after, "tests")["state"], "pass", "{after}");
     assert!(
         after["evidence"]
@@ -554,6 +566,26 @@ async fn junit_evidence_passes_the_tests_gate() {
         .json();
     assert_eq!(again["created"], false, "{again}");
     assert_eq!(world.evidence().await.len(), 1);
+
+    // The release's creator may not approve it: refused, and nothing recorded.
+    let entries = world.ledger().await.len();
+    served
+        .run(&[
+            "approve",
+            "--project",
+            "payments",
+            "--release",
+            alias,
+            "--env",
+            "prod",
+        ])
+        .await
+        .fails_with(1, "admin created the release and cannot approve it");
+    let refused: Vec<String> = world.ledger().await[entries..]
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(refused, ["approval.refused"]);
 
     // Someone other than the release's creator approves: every gate passes.
     let alice = served
