@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod connections;
 mod error;
 mod events;
 mod gates;
@@ -13,7 +14,6 @@ mod routes;
 mod text;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,7 @@ use gantry_engine::Engine;
 use gantry_store::ledger::SigningKey;
 
 pub use auth::{hash as hash_token, new_token};
+pub use connections::ConnectionLimits;
 pub use limits::{REQUEST_ID, RateLimit, RateLimiter};
 
 /// What every handler can reach.
@@ -53,8 +54,12 @@ pub struct ServerOptions {
     /// Accepts OIDC ID tokens (a CI job's) from these issuers as service accounts.
     pub oidc: Option<oidc::Verifier>,
     /// Load balancers whose `X-Forwarded-For` names the client (for counting failed
-    /// authentications per client).
+    /// authentications per client). Their connections do not count against
+    /// `connections.per_address`.
     pub trusted_proxies: proxies::TrustedProxies,
+    /// How long a client may take to send a request, and how many connections it may
+    /// hold.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerOptions {
@@ -64,6 +69,7 @@ impl Default for ServerOptions {
             shutdown_grace: Duration::from_secs(30),
             oidc: None,
             trusted_proxies: proxies::TrustedProxies::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -233,7 +239,8 @@ pub async fn serve(
 
 /// Serves until `shutdown`, then stops gracefully: no new connections, requests in
 /// flight answered, no promotion started, and running promotions given
-/// `shutdown_grace` to finish (the rest resume at the next start).
+/// `shutdown_grace` to finish (the rest resume at the next start). Slow clients are
+/// cut off and greedy ones limited as `options.connections` says.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     engine: Engine,
@@ -242,12 +249,14 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(engine.clone(), ledger_key, &options);
-    axum::serve(
+    connections::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        options.connections,
+        Arc::new(options.trusted_proxies.clone()),
+        shutdown,
     )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
     let left = engine.drain(options.shutdown_grace).await;
     if left == 0 {
         tracing::info!("stopped; no promotion was running");

@@ -73,7 +73,7 @@ impl fmt::Display for Network {
 pub struct TrustedProxies(pub Vec<Network>);
 
 impl TrustedProxies {
-    fn trusts(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|network| network.contains(ip))
     }
 

@@ -111,6 +111,45 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub shutdown_grace: u64,
+    /// Seconds a client has to send a request's headers, from connecting (or from the
+    /// first byte of a later request on a kept-alive connection); then it is
+    /// disconnected.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_HEADER_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub header_timeout: u64,
+    /// Seconds from a request's headers until its whole body must be in; a late body
+    /// fails the request. Raise it for large evidence reports over slow links.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_BODY_TIMEOUT",
+        default_value_t = 30
+    )]
+    pub body_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request, and a client may
+    /// leave an answer unread, before it is disconnected.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_IDLE_TIMEOUT",
+        default_value_t = 60
+    )]
+    pub idle_timeout: u64,
+    /// Connections one client address (for IPv6, one /64) may hold at once; one more is
+    /// answered 503 and closed. A --trusted-proxy's connections are not counted (they
+    /// carry many clients): limit connections per client at the proxy. 0 turns the
+    /// limit off.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "GANTRY_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 64
+    )]
+    pub connections_per_address: usize,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -238,6 +277,21 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
                 .map_err(|e| UsageError(format!("--trusted-proxy: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for (flag, seconds) in [
+        ("--header-timeout", args.header_timeout),
+        ("--body-timeout", args.body_timeout),
+        ("--idle-timeout", args.idle_timeout),
+    ] {
+        if seconds == 0 {
+            return Err(UsageError(format!("{flag} 0: give at least 1 second")));
+        }
+    }
+    let connections = gantry_server::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
+        idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        per_address: args.connections_per_address,
+    };
     let options = gantry_server::ServerOptions {
         rate_limit: (args.rate_limit > 0.0).then_some(gantry_server::RateLimit {
             per_second: args.rate_limit,
@@ -245,6 +299,7 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
         }),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
         trusted_proxies: gantry_server::proxies::TrustedProxies(trusted_proxies),
+        connections,
         oidc: oidc(file.oidc, &base).map_err(|e| {
             UsageError(format!(
                 "{}: {e}",

@@ -13,5 +13,6 @@ mod output;
 mod policy;
 mod replicas;
 mod server;
+mod slow_clients;
 mod sources;
 mod support;
