@@ -335,6 +335,33 @@ pub async fn bootstrap_access(
     Ok(Some(token))
 }
 
+/// Gets an operator back in when nobody can administer the server: gives `principal`
+/// admin over the server and a new token named `token_name` (returned, to show once),
+/// straight in the store, whether the server runs or not. Both changes are in the ledger
+/// by `offline-recovery`, with `reason` saying who ran it, where.
+pub async fn recover_admin(
+    store: &dyn gantry_store::store::Store,
+    principal: &gantry_core::Principal,
+    token_name: &str,
+    reason: String,
+) -> Result<String, gantry_store::store::StoreError> {
+    use gantry_core::{Grant, Role, Scope};
+    use gantry_store::store::Audit;
+
+    let audit = Audit::by("offline-recovery").because(reason);
+    let grant = Grant {
+        principal: principal.clone(),
+        role: Role::Admin,
+        scope: Scope::Server,
+    };
+    store.grant(&grant, &audit).await?;
+    let token = new_token();
+    store
+        .create_token(token_name, principal, &hash_token(&token), None, &audit)
+        .await?;
+    Ok(token)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

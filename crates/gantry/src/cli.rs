@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands::access::{AccessArgs, WhoAmIArgs};
+use crate::commands::admin::AdminArgs;
 use crate::commands::board::{HistoryArgs, StatusArgs};
 use crate::commands::gates::{ApproveArgs, EvidenceArgs, StopArgs, WhyArgs};
 use crate::commands::policy::PolicyArgs;
@@ -99,6 +100,9 @@ pub enum Command {
     Access(AccessArgs),
     /// Show who your token acts for and what it may do.
     Whoami(WhoAmIArgs),
+    /// Work on the server's store directly, on its host: `admin recover` gets an admin
+    /// back in when nobody can administer the server.
+    Admin(AdminArgs),
     /// Hand in evidence (test reports, scans, SBOMs, provenance) about a release.
     Evidence(EvidenceArgs),
     /// Approve a release for an environment.

@@ -1,6 +1,7 @@
 //! One file per command; each turns its flags into settings and calls one library function.
 
 pub mod access;
+pub mod admin;
 pub mod board;
 pub mod copy;
 pub mod gates;
@@ -36,6 +37,7 @@ pub async fn run(command: Command, printer: &Printer) -> anyhow::Result<()> {
         Command::Copy(args) => copy::run(args, printer).await,
         Command::Access(args) => access::run(args, printer).await,
         Command::Whoami(args) => access::whoami(args, printer).await,
+        Command::Admin(args) => admin::run(args, printer).await,
         Command::Inspect(args) => inspect::run(args, printer).await,
         Command::Tag(args) => tag::run(args, printer).await,
         Command::Ledger(args) => ledger::run(args, printer).await,

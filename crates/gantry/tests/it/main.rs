@@ -11,6 +11,7 @@ mod interop;
 mod ledger;
 mod output;
 mod policy;
+mod recovery;
 mod replicas;
 mod server;
 mod slow_clients;
