@@ -554,6 +554,27 @@ impl Engine {
                 reason: e.to_string(),
             }
         })?;
+        // Release-wide evidence counts for every component: one that names digests must
+        // name every component's, or a scan (or signed provenance) of one image would
+        // stand for another.
+        if component.is_none() && !parsed.subjects.is_empty() {
+            let missing: Vec<&str> = record
+                .artifacts
+                .iter()
+                .filter(|a| !parsed.subjects.contains(&a.digest))
+                .map(|a| a.component.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(EngineError::InvalidField {
+                    field: "component",
+                    reason: format!(
+                        "the {} report names no digest of {}: hand it in for the component it is about (--component NAME)",
+                        kind.name(),
+                        missing.join(", ")
+                    ),
+                });
+            }
+        }
         let summary_json = serde_json::to_string(&parsed.summary).expect("summaries serialize");
         let (kept, created) = self
             .inner

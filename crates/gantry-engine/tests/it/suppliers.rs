@@ -239,3 +239,84 @@ environments:
     assert_eq!(signed.signed_by.as_deref(), Some("key release"));
     assert_eq!(signed.supplied_by, "service:ci-dev");
 }
+
+/// Release-wide evidence stands for every component, so it must name every component's
+/// digest when it names any: a scan of one image cannot pass for another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn release_wide_evidence_names_every_component() {
+    let registry = Registry::start().await;
+    let pusher = Pusher::new(&registry);
+    let api = ImageBuilder::new(51).build();
+    let worker = ImageBuilder::new(52).build();
+    pusher.push_image("shop/api", Some("build-1"), &api).await;
+    pusher
+        .push_image("shop/worker", Some("build-1"), &worker)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = registry.host();
+    let yaml = format!(
+        "project: shop
+components:
+  api: {r}/shop/api
+  worker: {r}/shop/worker
+environments:
+  prod:
+    strategy: retag
+    targets:
+      api: {{repository: {r}/shop/api, tags: [prod]}}
+      worker: {{repository: {r}/shop/worker, tags: [prod]}}
+    gates:
+      vulnerabilities: {{max: {{critical: 0}}}}
+"
+    );
+    let file = dir.path().join("shop.yaml");
+    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
+    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let (release, _) = engine
+        .create_release(
+            "shop",
+            BTreeMap::from([
+                ("api".to_owned(), format!("{r}/shop/api:build-1")),
+                ("worker".to_owned(), format!("{r}/shop/worker:build-1")),
+            ]),
+            BTreeMap::new(),
+            "admin",
+        )
+        .await
+        .unwrap();
+    let error = engine
+        .add_evidence(
+            "shop",
+            &release.alias,
+            None,
+            "trivy",
+            trivy(&api.digest, &[]),
+            "admin",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "component: the trivy report names no digest of worker: hand it in for the component it is about (--component NAME)"
+    );
+    assert!(
+        engine
+            .store()
+            .evidence(engine.project("shop").unwrap().name(), &release.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // For its own component it is kept.
+    engine
+        .add_evidence(
+            "shop",
+            &release.alias,
+            Some("api"),
+            "trivy",
+            trivy(&api.digest, &[]),
+            "admin",
+        )
+        .await
+        .unwrap();
+}
