@@ -105,13 +105,18 @@ pub enum Command {
     Admin(AdminArgs),
     /// Hand in evidence (test reports, scans, SBOMs, provenance) about a release.
     Evidence(EvidenceArgs),
-    /// Approve a release for an environment.
+    /// Approve a release for an environment. Refused (exit 1, nothing recorded) when the
+    /// gate would not count it: the release's creator, the promotion's requester,
+    /// someone outside the gate's `from:`, or a service account it does not name.
     Approve(ApproveArgs),
-    /// Reject a release for an environment: its approvals gate fails.
+    /// Reject a release for an environment: its approvals gate fails. Refused like
+    /// `approve` when the gate would not count it.
     Reject(ApproveArgs),
-    /// Explain whether a release may enter an environment: every gate and why.
+    /// Explain whether a release may enter an environment: every gate and why. A read:
+    /// it records nothing.
     Why(WhyArgs),
-    /// Stop the line: no promotion enters a project (or one environment) until resumed.
+    /// Stop the line: no promotion enters a project (or one environment), gated or not,
+    /// automatic or asked for, until resumed; only the emergency path and rollbacks pass.
     Stop(StopArgs),
     /// Resume a stopped line.
     Resume(StopArgs),
