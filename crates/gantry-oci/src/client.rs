@@ -45,6 +45,26 @@ impl RetryPolicy {
             .saturating_mul(factor)
             .min(self.max_backoff)
     }
+
+    /// How long to wait before the next try after the given (1-based) failed attempt:
+    /// what the registry asked for with `Retry-After` (cut to `max_retry_after`), else
+    /// the backoff. Every retry waits through here, whether it repeats one request or a
+    /// whole blob upload.
+    pub(crate) fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        retry_after.map_or_else(
+            || self.backoff(attempt),
+            |asked| asked.min(self.max_retry_after),
+        )
+    }
+}
+
+/// The wait a registry asks for in `Retry-After` (seconds; the HTTP-date form is not read).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 /// Settings for talking to registries.
@@ -364,7 +384,8 @@ impl Session {
                 Ok(response)
                     if retryable_status(response.status()) && attempt < self.retry.attempts =>
                 {
-                    tokio::time::sleep(self.wait_for(&response, attempt)).await;
+                    tokio::time::sleep(self.retry.wait(attempt, retry_after(response.headers())))
+                        .await;
                 }
                 Ok(response) => break response,
                 Err(error) if attempt < self.retry.attempts => {
@@ -388,6 +409,7 @@ impl Session {
             what: what.clone(),
             status: 200,
             detail: format!(": the answer is not a token: {e}"),
+            retry_after: None,
         })?;
         let token = answer
             .token
@@ -397,23 +419,12 @@ impl Session {
                 what,
                 status: 200,
                 detail: ": the answer has no token".to_owned(),
+                retry_after: None,
             })?;
         Ok((
             token,
             Duration::from_secs(answer.expires_in.unwrap_or(60).max(60)),
         ))
-    }
-
-    fn wait_for(&self, response: &Response, attempt: u32) -> Duration {
-        response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or_else(
-                || self.retry.backoff(attempt),
-                |seconds| Duration::from_secs(seconds).min(self.retry.max_retry_after),
-            )
     }
 
     /// The URL of a target. Used for upload locations, which a registry hands out only
@@ -448,7 +459,7 @@ impl Session {
                 Ok(response)
                     if retryable_status(response.status()) && attempt < self.retry.attempts =>
                 {
-                    let wait = self.wait_for(&response, attempt);
+                    let wait = self.retry.wait(attempt, retry_after(response.headers()));
                     tracing::debug!(%what, status = response.status().as_u16(), attempt, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -515,6 +526,9 @@ pub(crate) async fn check(response: Response, what: &str) -> Result<Response> {
     if status.is_success() {
         return Ok(response);
     }
+    let asked = retryable_status(status)
+        .then(|| retry_after(response.headers()))
+        .flatten();
     let detail = registry_error_detail(response).await;
     let what = what.to_owned();
     Err(match status {
@@ -525,6 +539,7 @@ pub(crate) async fn check(response: Response, what: &str) -> Result<Response> {
             what,
             status: status.as_u16(),
             detail,
+            retry_after: asked,
         },
     })
 }
@@ -602,6 +617,29 @@ mod tests {
         assert_eq!(policy.backoff(1), Duration::from_millis(200));
         assert_eq!(policy.backoff(3), Duration::from_millis(800));
         assert_eq!(policy.backoff(30), policy.max_backoff);
+    }
+
+    #[test]
+    fn retry_after_overrides_the_backoff_up_to_its_cap() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.wait(1, None), Duration::from_millis(200));
+        assert_eq!(
+            policy.wait(1, Some(Duration::from_secs(1))),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            policy.wait(1, Some(Duration::from_secs(3600))),
+            policy.max_retry_after
+        );
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(RETRY_AFTER, " 2 ".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&headers), None);
     }
 
     #[test]

@@ -425,7 +425,8 @@ impl Copy<'_> {
     }
 
     /// One blob: skip it if present, mount it inside one registry, else stream it;
-    /// transient failures restart this blob alone, with backoff.
+    /// transient failures restart this blob alone, after the registry's `Retry-After` or
+    /// a backoff.
     async fn copy_blob(&self, descriptor: &Descriptor, digest: &Digest) -> Result<BlobOutcome> {
         let mount_from = match (&self.source, &self.target) {
             (Repository::Registry(from), Repository::Registry(to))
@@ -463,7 +464,7 @@ impl Copy<'_> {
                 Err(error) if attempt < retry.attempts && error.is_retryable() => {
                     tracing::debug!(%digest, attempt, %error, "blob transfer failed, restarting it");
                     self.progress.blob_restarted(digest, attempt, &error);
-                    tokio::time::sleep(retry.backoff(attempt)).await;
+                    tokio::time::sleep(retry.wait(attempt, error.retry_after())).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -520,6 +521,7 @@ impl Copy<'_> {
                                 detail:
                                     ": the registry refused both monolithic and chunked uploads"
                                         .to_owned(),
+                                retry_after: None,
                             }),
                         }
                     }

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What went wrong talking to a registry or a layout. Every variant names what it was
 /// about (a reference, a URL path, a file) so one line tells the user where to look.
@@ -18,6 +19,9 @@ pub enum Error {
         what: String,
         status: u16,
         detail: String,
+        /// How long the registry asked to wait before trying again (`Retry-After`, on a
+        /// 429 or 5xx), so a retry of the whole operation waits as a retry of one request does.
+        retry_after: Option<Duration>,
     },
     #[error("{what}: content has digest {actual}, expected {expected}")]
     DigestMismatch {
@@ -63,6 +67,14 @@ impl Error {
             Error::Unreachable { .. } | Error::Transfer { .. } => true,
             Error::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
+        }
+    }
+
+    /// The wait the registry asked for with `Retry-After`, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

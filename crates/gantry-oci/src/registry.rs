@@ -304,6 +304,7 @@ impl RegistryRepository {
                         what: what.to_owned(),
                         status: status.as_u16(),
                         detail: ": unexpected answer to an upload".to_owned(),
+                        retry_after: None,
                     });
                 Err(error.into())
             }
@@ -369,6 +370,7 @@ impl RegistryRepository {
                 what: what.clone(),
                 status: 200,
                 detail: format!(": not a tag list: {e}"),
+                retry_after: None,
             })?;
             tags.extend(list.tags.unwrap_or_default());
             match link.as_deref().and_then(next_link) {
@@ -446,6 +448,7 @@ fn location(response: &Response, what: &str) -> Result<String> {
         what: what.to_owned(),
         status: response.status().as_u16(),
         detail: ": the registry gave no upload location".to_owned(),
+        retry_after: None,
     })
 }
 
@@ -454,6 +457,7 @@ fn with_digest(url: &str, digest: &Digest, what: &str) -> Result<String> {
         what: what.to_owned(),
         status: 202,
         detail: format!(": the upload location {url:?} is not a URL: {e}"),
+        retry_after: None,
     })?;
     url.query_pairs_mut().append_pair("digest", digest.as_str());
     Ok(url.into())

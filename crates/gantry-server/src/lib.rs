@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod connections;
+mod data_dir;
 mod error;
 mod events;
 mod gates;
@@ -27,6 +28,7 @@ use gantry_engine::Engine;
 use gantry_store::ledger::SigningKey;
 
 pub use auth::{hash as hash_token, new_token};
+pub use data_dir::{prepare_data_directory, warn_about_wide_modes};
 pub use connections::ConnectionLimits;
 pub use limits::{REQUEST_ID, RateLimit, RateLimiter};
 

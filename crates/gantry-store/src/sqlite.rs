@@ -71,13 +71,27 @@ fn database(error: rusqlite::Error) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
+    ///
+    /// A database it creates is readable and writable by its owner only (0600, whatever
+    /// the umask), and so are its WAL and shared-memory files, which `SQLite` creates with
+    /// the database file's mode: it holds grants, token hashes and evidence. The mode of
+    /// an existing file is left as it is (the server warns about a wider one).
     pub fn open(path: &Path) -> Result<SqliteStore> {
+        let created = create_private(path)?;
         let connection = Connection::open(path)
             .map_err(|e| StoreError::Database(format!("{}: {e}", path.display())))?;
         connection
             .pragma_update(None, "journal_mode", "WAL")
             .map_err(database)?;
-        SqliteStore::prepare(connection)
+        let store = SqliteStore::prepare(connection)?;
+        if created {
+            for suffix in ["-wal", "-shm"] {
+                let mut companion = path.as_os_str().to_owned();
+                companion.push(suffix);
+                make_private(Path::new(&companion))?;
+            }
+        }
+        Ok(store)
     }
 
     /// A database in memory, for tests and throwaway runs.
@@ -116,6 +130,37 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Database(format!("the store task failed: {e}")))?
     }
+}
+
+/// Creates `path` empty, for its owner only, unless it exists; whether it did.
+fn create_private(path: &Path) -> Result<bool> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => make_private(path).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(StoreError::Database(format!("{}: {e}", path.display()))),
+    }
+}
+
+/// Sets `path` to 0600 if it exists (the umask only ever narrows a mode on creation;
+/// this says it outright).
+fn make_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Database(format!("{}: {e}", path.display())));
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 fn migrate(connection: &mut Connection) -> Result<()> {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -86,7 +86,8 @@ struct ProxyState {
     upstream: SocketAddr,
     client: Client<HttpConnector, Incoming>,
     faults: Mutex<Vec<Fault>>,
-    requests: Mutex<Vec<(String, String)>>,
+    /// (arrival, method, path and query) of every request.
+    requests: Mutex<Vec<(Instant, String, String)>>,
 }
 
 impl FaultProxy {
@@ -129,6 +130,15 @@ impl FaultProxy {
 
     /// Every request seen, in order of arrival: (method, path and query).
     pub fn requests(&self) -> Vec<(String, String)> {
+        self.timed_requests()
+            .into_iter()
+            .map(|(_, method, path)| (method, path))
+            .collect()
+    }
+
+    /// Every request seen, in order of arrival, with the instant it arrived: for tests of
+    /// how long a client waited between two tries.
+    pub fn timed_requests(&self) -> Vec<(Instant, String, String)> {
         self.state.requests.lock().expect("requests lock").clone()
     }
 
@@ -152,10 +162,11 @@ impl ProxyState {
             .path_and_query()
             .map_or("/", |path| path.as_str())
             .to_owned();
-        self.requests
-            .lock()
-            .expect("requests lock")
-            .push((method.clone(), path.clone()));
+        self.requests.lock().expect("requests lock").push((
+            Instant::now(),
+            method.clone(),
+            path.clone(),
+        ));
         let action = self.take_fault(&method, &path);
 
         match &action {

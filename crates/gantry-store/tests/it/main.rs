@@ -206,6 +206,24 @@ async fn sqlite_changes_by_hand_are_mismatches() {
     );
 }
 
+/// The database holds grants, token hashes and evidence: a new one, its WAL and its
+/// shared memory are for their owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_for_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let (store, dir) = sqlite();
+    suite::releases_are_created_once(&store).await;
+    for name in ["gantry.db", "gantry.db-wal", "gantry.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}: {mode:o}");
+    }
+}
+
 /// Belt and braces under the store's own check: the database refuses a second running
 /// promotion in one environment.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! `gantry serve`: the server, on `SQLite` in a data directory.
+//! `gantry serve`: the server, on `SQLite` in a data directory (0700, its files 0600).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +22,8 @@ The first start creates an `admin` API token and prints it once on stderr. Stop 
 or SIGTERM: the server stops taking requests, answers those in flight, starts no promotion and \
 waits up to --shutdown-grace for running ones; any still running resume when it starts again.\n\n\
 Every request gets an id (X-Request-Id, kept when the client sends one) that the logs carry.\n\n\
+The data directory is made 0700 and the files Gantry writes there 0600, whatever the umask; \
+a wider mode found at start is logged as a warning, naming the path and the mode.\n\n\
 CI jobs can sign in with their OIDC ID token instead of a stored Gantry token; in --config:\n  \
 oidc:\n    \
 - issuer: https://token.actions.githubusercontent.com\n      \
@@ -365,7 +367,8 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
         ))
         .into());
     }
-    std::fs::create_dir_all(&settings.data)
+    // For its owner only: the database holds grants, token hashes and evidence.
+    gantry_server::prepare_data_directory(&settings.data)
         .with_context(|| format!("creating the data directory {}", settings.data.display()))?;
     let store: Arc<dyn Store> = match &settings.database {
         Some(url) => Arc::new(
@@ -396,6 +399,9 @@ pub async fn run(args: ServeArgs, printer: &Printer) -> anyhow::Result<()> {
     }
     let ledger_key = gantry_server::load_or_create_ledger_key(&settings.ledger_key)
         .with_context(|| format!("the ledger signing key {}", settings.ledger_key.display()))?;
+    if let Err(error) = gantry_server::warn_about_wide_modes(&settings.data) {
+        tracing::warn!(path = %settings.data.display(), %error, "cannot read the data directory's modes");
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -162,3 +162,110 @@ async fn falls_back_to_chunked_upload_when_monolithic_is_refused() {
         Some(image.digest.as_str())
     );
 }
+
+/// How long gantry waited after the request `method` to a path containing `path` was
+/// answered 429: the time from that request to the next request of the upload (a POST,
+/// PATCH or PUT under `/blobs/uploads/`). With `--jobs 1` that next request is the retry.
+fn wait_after_429(proxy: &FaultProxy, method: &str, path: &str) -> Duration {
+    let requests = proxy.timed_requests();
+    let faulted = requests
+        .iter()
+        .position(|(_, m, p)| m == method && p.contains(path))
+        .unwrap_or_else(|| panic!("no {method} {path} in {requests:?}"));
+    let (answered, _, _) = &requests[faulted];
+    let (retried, _, _) = requests[faulted + 1..]
+        .iter()
+        .find(|(_, m, p)| m != "HEAD" && m != "GET" && p.contains("/blobs/uploads/"))
+        .unwrap_or_else(|| panic!("no retry after {method} {path} in {requests:?}"));
+    retried.duration_since(*answered)
+}
+
+/// The upload faults of the tests below: 429 once, asking for a second's wait.
+fn too_many_requests(method: &str, path: &str) -> Fault {
+    fault(
+        method,
+        path,
+        1,
+        FaultAction::Status {
+            code: 429,
+            retry_after: Some(1),
+        },
+    )
+}
+
+/// Copies `image` from `source` into `app:v1` behind `proxy`, one blob at a time.
+async fn copy_one_blob_at_a_time(source: &Registry, proxy: &FaultProxy) {
+    gantry(&[
+        "copy",
+        "--jobs",
+        "1",
+        &format!("{}/app:v1", source.host()),
+        &format!("{}/app:v1", proxy.host()),
+    ])
+    .await
+    .success();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_when_starting_and_finishing_a_blob_upload() {
+    let source = Registry::start().await;
+    let target = Registry::start().await;
+    let image = ImageBuilder::new(130).layers(&[150_000]).build();
+    Pusher::new(&source)
+        .push_image("app", Some("v1"), &image)
+        .await;
+    let proxy = FaultProxy::start(target.addr()).await;
+    let layer_put = format!("digest={}", image.layers[0].digest.replace(':', "%3A"));
+    proxy.add_fault(too_many_requests("POST", "/blobs/uploads/"));
+    proxy.add_fault(too_many_requests("PUT", &layer_put));
+
+    copy_one_blob_at_a_time(&source, &proxy).await;
+
+    // A lower bound, so a slow machine cannot make it fail: the backoff alone is 0.2 s.
+    for (method, path) in [("POST", "/blobs/uploads/"), ("PUT", layer_put.as_str())] {
+        let waited = wait_after_429(&proxy, method, path);
+        assert!(
+            waited >= Duration::from_millis(900),
+            "{method} answered 429 with Retry-After: 1, retried after {waited:?}"
+        );
+    }
+    assert_eq!(
+        digest_at(&target, "app", "v1").await.as_deref(),
+        Some(image.digest.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured_on_a_chunk_of_a_blob_upload() {
+    let source = Registry::start().await;
+    let target = Registry::start().await;
+    let image = ImageBuilder::new(131).layers(&[150_000]).build();
+    Pusher::new(&source)
+        .push_image("app", Some("v1"), &image)
+        .await;
+    let proxy = FaultProxy::start(target.addr()).await;
+    // The monolithic PUT is refused, so the layer goes in chunks, whose first PATCH is 429.
+    let layer_put = format!("digest={}", image.layers[0].digest.replace(':', "%3A"));
+    proxy.add_fault(fault(
+        "PUT",
+        &layer_put,
+        1,
+        FaultAction::Status {
+            code: 413,
+            retry_after: None,
+        },
+    ));
+    proxy.add_fault(too_many_requests("PATCH", "/blobs/uploads/"));
+
+    copy_one_blob_at_a_time(&source, &proxy).await;
+
+    let waited = wait_after_429(&proxy, "PATCH", "/blobs/uploads/");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "PATCH answered 429 with Retry-After: 1, retried after {waited:?}"
+    );
+    assert_eq!(
+        digest_at(&target, "app", "v1").await.as_deref(),
+        Some(image.digest.as_str())
+    );
+}

@@ -11,6 +11,8 @@ mod interop;
 mod ledger;
 mod output;
 mod policy;
+#[cfg(unix)]
+mod private_data;
 mod recovery;
 mod replicas;
 mod server;
