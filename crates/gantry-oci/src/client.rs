@@ -251,6 +251,45 @@ struct AuthState {
     token: Option<(String, Instant)>,
 }
 
+/// A request that got no answer: the transport error of the first scheme that failed,
+/// and what was tried besides it while the session's scheme was undecided.
+#[derive(Debug)]
+struct Unanswered {
+    error: reqwest::Error,
+    also_tried: Vec<String>,
+}
+
+impl Unanswered {
+    /// `tcp connect error: Connection refused (os error 111) at http://HOST/v2/…; https
+    /// was also tried`: the cause, the URL with its scheme, and the other attempts.
+    fn describe(&self) -> String {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&self.error);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            // hyper's "client error (Connect)" only says which layer gave up.
+            if !text.starts_with("client error (")
+                && !causes.iter().any(|c: &String| c.contains(&text))
+            {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        let mut text = if causes.is_empty() {
+            self.error.to_string()
+        } else {
+            causes.join(": ")
+        };
+        if let Some(url) = self.error.url() {
+            text = format!("{text} at {url}");
+        }
+        for other in &self.also_tried {
+            text = format!("{text}; {other}");
+        }
+        text
+    }
+}
+
 /// One registry, one set of credentials and scopes: the scheme, the challenge and the
 /// current token are learned once and reused by every request of this session.
 #[derive(Debug)]
@@ -272,13 +311,14 @@ impl Session {
     /// each allowed scheme is tried in order and the first that answers like a registry
     /// is kept, so no separate `/v2/` ping costs a round trip. (No registry answers 400
     /// to a GET or HEAD of its API; TLS servers answer plain HTTP that way, so a 400 on
-    /// plain HTTP while undecided means: try HTTPS.)
+    /// plain HTTP while undecided means: try HTTPS.) When no scheme answers, the failure
+    /// is the first scheme's, naming the others tried after it.
     async fn send_once_deciding(
         &self,
         method: &Method,
         target: &Target<'_>,
         build: &impl Fn(RequestBuilder) -> RequestBuilder,
-    ) -> Result<std::result::Result<Response, reqwest::Error>> {
+    ) -> Result<std::result::Result<Response, Unanswered>> {
         if let Some(base) = self.base.get() {
             let url = join(base, target);
             let request = self
@@ -286,9 +326,13 @@ impl Session {
                     self.client.for_url(&url)?.request(method.clone(), &url),
                 ))
                 .await?;
-            return Ok(request.send().await);
+            return Ok(request.send().await.map_err(|error| Unanswered {
+                error,
+                also_tried: Vec::new(),
+            }));
         }
-        let mut last = None;
+        let mut failed: Option<reqwest::Error> = None;
+        let mut others = Vec::new();
         for (position, scheme) in self.schemes.iter().enumerate() {
             let base = format!("{scheme}://{}", self.api_host);
             let url = join(&base, target);
@@ -304,7 +348,7 @@ impl Session {
                         && *scheme == "http"
                         && response.status() == StatusCode::BAD_REQUEST =>
                 {
-                    last = Some(Ok(response));
+                    others.push(format!("{scheme} was also tried and answered 400"));
                 }
                 Ok(response) => {
                     let _ = self.base.set(base);
@@ -322,11 +366,21 @@ impl Session {
                             ),
                         });
                     }
-                    last = Some(Err(error));
+                    if failed.is_none() {
+                        failed = Some(error);
+                    } else {
+                        others.push(format!("{scheme} was also tried"));
+                    }
                 }
             }
         }
-        Ok(last.expect("a session has at least one scheme"))
+        // Only a 400 on plain HTTP with a scheme still to try goes on, so the last scheme
+        // either answered (and returned) or failed.
+        let error = failed.expect("the last scheme tried failed");
+        Ok(Err(Unanswered {
+            error,
+            also_tried: others,
+        }))
     }
 
     async fn learn_challenge(&self, headers: &HeaderMap) {
@@ -464,8 +518,8 @@ impl Session {
                     tokio::time::sleep(wait).await;
                 }
                 Ok(response) => return Ok(response),
-                Err(error) => {
-                    let detail = chain(&error);
+                Err(unanswered) => {
+                    let detail = unanswered.describe();
                     // A name that does not resolve will not resolve on the next try either.
                     let permanent =
                         detail.contains("dns error") || detail.contains("failed to lookup address");

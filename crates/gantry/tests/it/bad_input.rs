@@ -229,3 +229,30 @@ async fn denied_access_is_named() {
         .await
         .fails_with(1, &format!("manifest {host}/app:v1: access denied (403)"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registry_that_is_down_is_named_by_the_url_its_reference_leads_to() {
+    // A loopback port nobody listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let down = format!("127.0.0.1:{port}");
+    // Loopback is tried over plain HTTP first, then HTTPS: the error names the first URL
+    // and says what else was tried.
+    let tried = format!("at http://{down}/v2/app/manifests/v1; https was also tried");
+    let inspect = gantry(&["inspect", "--retries", "1", &format!("{down}/app:v1")]).await;
+    inspect.fails_with(1, &tried);
+    let copy = gantry(&[
+        "copy",
+        "--retries",
+        "1",
+        &format!("{down}/app:v1"),
+        "oci:/nonexistent/layout:v1",
+    ])
+    .await;
+    copy.fails_with(1, &tried);
+    for out in [&inspect, &copy] {
+        assert!(!out.stderr.contains("https://"), "{}", out.stderr);
+    }
+}
