@@ -100,22 +100,30 @@ impl Engine {
     /// The verified signers of a release's components, from a recent look at the
     /// registry or a new one; empty when the gates do not read signatures or nothing
     /// is configured to verify them with.
+    ///
+    /// With `record` false (an explanation, which is a read), any earlier look serves
+    /// whatever its age, and a new look keeps nothing and records nothing: what did not
+    /// verify is left out without a `signature.refused` entry, and verified provenance is
+    /// not kept as evidence (a look that records, or `gantry evidence pull`, keeps it).
     pub(crate) async fn signers(
         &self,
         project: &Project,
         release: &ReleaseRecord,
         gates: &Gates,
+        record: bool,
     ) -> Result<Vec<SignerFact>, EngineError> {
         if !reads_registry(gates) || self.trust(project.name()).is_none() {
             return Ok(Vec::new());
         }
         let key = (project.name().clone(), release.id.digest().clone());
         if let Some((at, signers)) = self.inner.pulls.lock().expect("lock").looks.get(&key) {
-            if at.elapsed() < FRESH_FOR {
+            if at.elapsed() < FRESH_FOR || !record {
                 return Ok(signers.clone());
             }
         }
-        let pulled = self.pull(project, release, ENGINE).await?;
+        let pulled = self
+            .pull(project, release, record.then_some(ENGINE))
+            .await?;
         for (component, error) in &pulled.unreachable {
             tracing::warn!(project = %project.name(), release = %release.alias, component, error, "cannot read signatures from the registry");
         }
@@ -142,7 +150,7 @@ impl Engine {
                 ),
             });
         }
-        let pulled = self.pull(project, &record, actor).await?;
+        let pulled = self.pull(project, &record, Some(actor)).await?;
         self.reconsider_later(project.name());
         Ok(pulled)
     }
@@ -211,11 +219,13 @@ impl Engine {
             .filter(|t| !t.is_empty())
     }
 
+    /// One look at the registry. With an `actor`, what verifies is kept and what does
+    /// not is recorded, by that actor; without one, nothing is kept or recorded.
     async fn pull(
         &self,
         project: &Project,
         release: &ReleaseRecord,
-        actor: &str,
+        actor: Option<&str>,
     ) -> Result<Pulled, EngineError> {
         let trust = self.trust(project.name()).cloned().unwrap_or_default();
         let mut pulled = Pulled::default();
@@ -252,8 +262,10 @@ impl Engine {
                             .await?;
                         }
                         Some(Err(reason)) => {
-                            self.refuse(project, release, &component, item, layer, &reason)
-                                .await?;
+                            if actor.is_some() {
+                                self.refuse(project, release, &component, item, layer, &reason)
+                                    .await?;
+                            }
                             pulled.refused.push(Refused {
                                 component: component.clone(),
                                 digest: layer.digest.clone(),
@@ -263,6 +275,10 @@ impl Engine {
                     }
                 }
             }
+        }
+        if actor.is_none() {
+            // A look that kept nothing must not stand in for one that keeps.
+            return Ok(pulled);
         }
         let mut pulls = self.inner.pulls.lock().expect("lock");
         // Stale looks are of no use; dropping them keeps the memory to recent releases.
@@ -287,7 +303,7 @@ impl Engine {
         item: &Attached,
         layer: &AttachedLayer,
         verified: &Verified,
-        actor: &str,
+        actor: Option<&str>,
         pulled: &mut Pulled,
     ) -> Result<(), EngineError> {
         pulled.signers.push(SignerFact {
@@ -301,7 +317,8 @@ impl Engine {
             },
             digest: layer.digest.clone(),
         });
-        let Some((IN_TOTO_PAYLOAD_TYPE, payload)) = verified.payload() else {
+        let (Some(actor), Some((IN_TOTO_PAYLOAD_TYPE, payload))) = (actor, verified.payload())
+        else {
             return Ok(());
         };
         let is_provenance = serde_json::from_slice::<Statement>(payload)

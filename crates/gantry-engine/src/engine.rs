@@ -564,6 +564,7 @@ impl Engine {
                     requested_by: Some(&request.actor),
                     emergency: request.emergency,
                     rollback: kind == PromotionKind::Rollback,
+                    explaining: false,
                 },
             )
             .await?;

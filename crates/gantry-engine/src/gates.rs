@@ -73,6 +73,8 @@ pub(crate) struct Ask<'a> {
     pub(crate) emergency: bool,
     /// It puts back a release the environment held before, which passes a stop.
     pub(crate) rollback: bool,
+    /// Only an explanation: look, keep nothing, record nothing.
+    pub(crate) explaining: bool,
 }
 
 impl<'a> Ask<'a> {
@@ -82,6 +84,7 @@ impl<'a> Ask<'a> {
             requested_by: requester(promotion),
             emergency: promotion.emergency,
             rollback: promotion.kind == PromotionKind::Rollback,
+            explaining: false,
         }
     }
 }
@@ -107,7 +110,9 @@ impl Engine {
         stops: Vec<StopFact>,
     ) -> Result<Facts, EngineError> {
         let store = &self.inner.store;
-        let signers = self.signers(project, release, gates).await?;
+        let signers = self
+            .signers(project, release, gates, !ask.explaining)
+            .await?;
         let mut evidence = Vec::new();
         // Whether each supplier may promote here, asked once per decision.
         let mut may_promote: BTreeMap<String, bool> = BTreeMap::new();
@@ -391,7 +396,10 @@ impl Engine {
                 project,
                 &target.name,
                 &record,
-                pending.map(Ask::of).unwrap_or_default(),
+                Ask {
+                    explaining: true,
+                    ..pending.map(Ask::of).unwrap_or_default()
+                },
             )
             .await?;
         Ok(Explained {

@@ -426,9 +426,13 @@ fn evidence_use(gates: &Gates, facts: &Facts, read: &BTreeSet<Digest>) -> Vec<Ev
             } else if !configured {
                 (false, format!("only policies read {family} evidence here"))
             } else {
-                match facts.evidence_counts(e, from) {
+                match facts.evidence_counts(e, from, gates.identities()) {
                     Err(reason) => (false, reason),
-                    Ok(()) => (false, "newer evidence of its kind replaces it".to_owned()),
+                    Ok(()) => (
+                        false,
+                        "another report of its kind decides (a newer one, or one about its component)"
+                            .to_owned(),
+                    ),
                 }
             };
             EvidenceUse {
@@ -466,7 +470,14 @@ fn why_it_counts(evidence: &EvidenceFact, from: &[Supplier], environment: &str) 
         );
     }
     match &evidence.signer {
-        Some(signer) => format!("signed by {}", describe_signer(signer)),
+        Some(signer @ Signer::Key(_)) => format!("signed by {}", describe_signer(signer)),
+        _ if evidence.supplier_may_promote => {
+            format!("{} may promote into {environment}", evidence.supplied_by)
+        }
+        Some(signer) => format!(
+            "signed by {}, whom signed_by here names",
+            describe_signer(signer)
+        ),
         None => format!("{} may promote into {environment}", evidence.supplied_by),
     }
 }
@@ -544,8 +555,9 @@ impl Run<'_> {
         let mut failed = Vec::new();
         let facts = self.facts;
         let from = gates.from(family);
+        let identities = gates.identities();
         for component in facts.release.components.keys() {
-            let latest = facts.latest(family, component, from);
+            let latest = facts.latest(family, component, from, identities);
             if latest.is_empty() {
                 missing.push(component.as_str());
                 continue;
@@ -779,7 +791,9 @@ pub fn approval_standing(
         {
             &emergency_only
         }
-        None if !gates.policies.is_empty() => return Ok(()),
+        // Only policies read approvals here: they see every approval, so the same
+        // separation of duties holds for what may be recorded.
+        None if !gates.policies.is_empty() => &emergency_only,
         None => {
             return Err(
                 "no gate here reads approvals (no approvals gate, no emergency path with extra approvals, no policy)"

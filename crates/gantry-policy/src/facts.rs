@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{LazyLock, Mutex};
 
-use gantry_core::Digest;
+use gantry_core::{Digest, glob};
 use gantry_evidence::{Kind, Summary};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::gates::Supplier;
+use crate::gates::{IdentityRule, Supplier};
 use crate::rego::Input;
 
 /// Everything known about one release and one environment at one moment.
@@ -113,10 +113,16 @@ pub struct StopFact {
 impl EvidenceFact {
     /// Whether this evidence counts for a gate whose `from:` is `from` (empty: the
     /// default rule, see [`Supplier`]), in `groups`; `Err` says why not.
+    ///
+    /// A signature counts by default when it is by a key of `trust:`, or by a keyless
+    /// identity the environment's own `signed_by` gate names (`identities`): the project
+    /// verifies bundles against every environment's identities, and one environment's
+    /// signers must not vouch for another's evidence.
     pub fn counts(
         &self,
         from: &[Supplier],
         groups: &BTreeMap<String, BTreeSet<String>>,
+        identities: &[IdentityRule],
     ) -> Result<(), String> {
         let signed_by_key = match &self.signer {
             Some(Signer::Key(key)) => Some(key.as_str()),
@@ -129,7 +135,14 @@ impl EvidenceFact {
             );
         }
         if from.is_empty() {
-            if self.supplier_may_promote || self.signer.is_some() {
+            let trusted_signature = match &self.signer {
+                Some(Signer::Key(_)) => true,
+                Some(Signer::Identity { issuer, subject }) => identities
+                    .iter()
+                    .any(|rule| &rule.issuer == issuer && glob(&rule.subject, subject)),
+                None => false,
+            };
+            if self.supplier_may_promote || trusted_signature {
                 return Ok(());
             }
             return Err(format!(
@@ -168,9 +181,10 @@ impl Facts {
         &self,
         evidence: &EvidenceFact,
         from: &[Supplier],
+        identities: &[IdentityRule],
     ) -> Result<(), String> {
         evidence
-            .counts(from, &self.groups)
+            .counts(from, &self.groups, identities)
             .map_err(|reason| reason.replace("{environment}", &self.environment))
     }
 
@@ -183,6 +197,7 @@ impl Facts {
         family: &str,
         component: &str,
         from: &[Supplier],
+        identities: &[IdentityRule],
     ) -> Vec<&EvidenceFact> {
         let mut by_kind: BTreeMap<&Kind, &EvidenceFact> = BTreeMap::new();
         let mut candidates: Vec<&EvidenceFact> = self
@@ -190,7 +205,7 @@ impl Facts {
             .iter()
             .filter(|e| e.kind.family() == family)
             .filter(|e| e.component.as_deref().is_none_or(|c| c == component))
-            .filter(|e| self.evidence_counts(e, from).is_ok())
+            .filter(|e| self.evidence_counts(e, from, identities).is_ok())
             .collect();
         // Component-specific beats release-wide; newer beats older.
         candidates.sort_by_key(|e| (e.component.is_some(), e.added_at));
@@ -328,8 +343,9 @@ fn evidence_input(e: &EvidenceFact) -> Value {
         "added_at": e.added_at.to_string(),
         "supplied_by": e.supplied_by,
         "signed_by": signer,
-        // The default rule: its supplier may promote here, or it is signed.
-        "trusted": e.supplier_may_promote || e.signer.is_some(),
+        // The default rule, keys only: its supplier may promote here, or a key of
+        // trust: signed it.
+        "trusted": e.supplier_may_promote || matches!(e.signer, Some(Signer::Key(_))),
     })
 }
 

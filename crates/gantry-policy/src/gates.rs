@@ -67,6 +67,14 @@ impl Gates {
         self.evidence_from.get(family).map_or(&[], Vec::as_slice)
     }
 
+    /// The keyless identities this environment's `signed_by` gate names: the only
+    /// identities whose signatures make evidence count here by default.
+    pub fn identities(&self) -> &[IdentityRule] {
+        self.signed_by
+            .as_ref()
+            .map_or(&[], |gate| gate.identities.as_slice())
+    }
+
     /// Whether any gate is configured at all.
     pub fn is_empty(&self) -> bool {
         self.tests.is_none()

@@ -105,9 +105,10 @@ pub enum Command {
     Admin(AdminArgs),
     /// Hand in evidence (test reports, scans, SBOMs, provenance) about a release.
     Evidence(EvidenceArgs),
-    /// Approve a release for an environment. Refused (exit 1, nothing recorded) when the
-    /// gate would not count it: the release's creator, the promotion's requester,
-    /// someone outside the gate's `from:`, or a service account it does not name.
+    /// Approve a release for an environment. Refused (exit 1; only the refusal is
+    /// recorded, as approval.refused) when the gate would not count it: the release's
+    /// creator, the promotion's requester, someone outside the gate's `from:`, or a
+    /// service account it does not name.
     Approve(ApproveArgs),
     /// Reject a release for an environment: its approvals gate fails. Refused like
     /// `approve` when the gate would not count it.

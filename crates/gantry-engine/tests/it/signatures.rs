@@ -226,6 +226,47 @@ environments:
     assert_eq!(refusals.len(), 1);
     assert_eq!(refusals[0].detail["manifest"], forged.digest.as_str());
     assert_eq!(refusals[0].detail["via"], "referrer");
+
+    // Explaining is a read: a release whose registry nobody has looked at yet, with a
+    // forged attestation beside it, is explained from a look that keeps and records
+    // nothing, not even the refusal.
+    let second = ImageBuilder::new(12).build();
+    pusher
+        .push_image("shop/api", Some("build-2"), &second)
+        .await;
+    let forged = stranger.attestation(&provenance(&second.digest), None);
+    push_attached(
+        &pusher,
+        "shop/api",
+        &format!("{}.att", second.digest.replace(':', "-")),
+        &forged,
+    )
+    .await;
+    let (release, _) = engine
+        .create_release(
+            "shop",
+            BTreeMap::from([("api".to_owned(), format!("{r}/shop/api:build-2"))]),
+            BTreeMap::new(),
+            "ci",
+        )
+        .await
+        .unwrap();
+    moved_into(&mut events, "dev").await;
+    let before = engine
+        .store()
+        .ledger_entries(0, usize::MAX)
+        .await
+        .unwrap()
+        .len();
+    for _ in 0..3 {
+        let why = engine
+            .explain("shop", &release.alias, "prod")
+            .await
+            .unwrap();
+        assert_eq!(why.decision.verdict, Verdict::Pending);
+    }
+    let after = engine.store().ledger_entries(0, usize::MAX).await.unwrap();
+    assert_eq!(after.len(), before, "{:?}", &after[before..]);
 }
 
 #[tokio::test]

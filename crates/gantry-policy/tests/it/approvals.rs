@@ -255,6 +255,20 @@ fn approval_standing_says_why_an_approval_would_not_count() {
         ..Gates::default()
     };
     assert_eq!(standing(&emergency, None, "bob"), Ok(()));
+    // Where only policies read approvals, the same separation of duties holds.
+    let policy = gantry_policy::Policy::load(
+        "p.rego",
+        "package gantry\n\ndecision := {\"allow\": true}\n",
+    )
+    .unwrap();
+    let policies = Gates {
+        policies: vec![std::sync::Arc::new(policy)],
+        ..Gates::default()
+    };
+    assert_eq!(standing(&policies, Some("alice"), "bob"), Ok(()));
+    assert!(standing(&policies, Some("alice"), "alice").is_err());
+    assert!(standing(&policies, None, "ci").is_err());
+    assert!(standing(&policies, None, "service:bot").is_err());
 }
 
 #[test]

@@ -480,7 +480,7 @@ fn evidence_from_a_supplier_who_may_not_promote_here_does_not_count() {
     assert_eq!(decision.evidence_use[1].reason, "signed by key release");
     assert_eq!(
         decision.evidence_use[0].reason,
-        "newer evidence of its kind replaces it"
+        "another report of its kind decides (a newer one, or one about its component)"
     );
 }
 
@@ -570,5 +570,61 @@ fn unsigned_provenance_never_counts() {
     assert_eq!(
         decision.evidence_use[0].reason,
         "unsigned: provenance counts only with a signature that verifies against trust:"
+    );
+}
+
+/// A keyless signature counts by default only when this environment's own `signed_by`
+/// names the identity: another environment's signers do not vouch here.
+#[test]
+fn keyless_signers_count_only_where_signed_by_names_them() {
+    let identity = |subject: &str| gantry_policy::Signer::Identity {
+        issuer: "https://token.actions.githubusercontent.com".to_owned(),
+        subject: subject.to_owned(),
+    };
+    let mut gates = provenance_gate();
+    let mut facts = facts();
+    let mut statement = supplied(
+        evidence(1, "slsa-provenance", None, 30, provenance(BUILDER, SOURCE)),
+        "engine",
+        false,
+    );
+    statement.signer = Some(identity(
+        "https://github.com/acme/shop/.github/workflows/dev.yml@refs/heads/main",
+    ));
+    facts.evidence = vec![statement];
+    let decision = check(
+        &gates,
+        &facts,
+        "pending
+        provenance pending: provenance for api, worker",
+    );
+    assert_eq!(
+        decision.evidence_use[0].reason,
+        "engine may not promote into prod and it is not signed by a key in trust:"
+    );
+    gates.signed_by = Some(gantry_policy::SignedByGate {
+        keys: Vec::new(),
+        identities: vec![gantry_policy::IdentityRule {
+            issuer: "https://token.actions.githubusercontent.com".to_owned(),
+            subject: "https://github.com/acme/shop/.github/workflows/release.yml@*".to_owned(),
+        }],
+    });
+    assert_eq!(
+        evaluate(&gates, &facts).gates[0].state,
+        gantry_core::GateState::Pending
+    );
+    facts.evidence[0].signer = Some(identity(
+        "https://github.com/acme/shop/.github/workflows/release.yml@refs/tags/v1",
+    ));
+    let decision = evaluate(&gates, &facts);
+    let provenance = decision
+        .gates
+        .iter()
+        .find(|g| g.gate == "provenance")
+        .unwrap();
+    assert_eq!(
+        provenance.state,
+        gantry_core::GateState::Pass,
+        "{provenance:?}"
     );
 }
