@@ -15,11 +15,27 @@ cargo build --release --quiet -p gantry
 gantry="$PWD/target/release/gantry"
 
 work=$(mktemp -d)
-pids=()
+# Every process this script starts, one PID per line. A file, not an array: registries
+# start inside command substitutions (subshells), whose variables the script never sees.
+pidfile="$work/pids"
+: > "$pidfile"
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    local status=$? pid left=()
+    while read -r pid; do kill "$pid" 2>/dev/null || true; done < "$pidfile"
+    # Wait until they are gone, then say so if one is not: nothing may outlive the script.
+    for _ in $(seq 1 50); do
+        left=()
+        while read -r pid; do kill -0 "$pid" 2>/dev/null && left+=("$pid"); done < "$pidfile"
+        [ ${#left[@]} -eq 0 ] && break
+        sleep 0.1
+    done
+    if [ ${#left[@]} -gt 0 ]; then
+        echo "error: processes still running after the quickstart: ${left[*]}" >&2
+        kill -9 "${left[@]}" 2>/dev/null || true
+        status=1
+    fi
     rm -rf "$work"
+    exit "$status"
 }
 trap cleanup EXIT
 
@@ -34,7 +50,7 @@ storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:0, secret: quickstart-$name}
 YAML
     docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 &
-    pids+=($!)
+    echo $! >> "$pidfile"
     local address=""
     for _ in $(seq 1 100); do
         address=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$dir/log" | head -n1 | cut -d' ' -f3) || true
@@ -110,7 +126,7 @@ cat "$work/payments.yaml"
 
 "$gantry" serve --listen 127.0.0.1:0 --data "$work/gantry-data" --project "$work/payments.yaml" \
     > "$work/serve.out" 2> "$work/serve.err" &
-pids+=($!)
+echo $! >> "$pidfile"
 url=""
 for _ in $(seq 1 100); do
     url=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -n1) || true
