@@ -41,17 +41,20 @@ impl fmt::Debug for Client {
     }
 }
 
+/// `text` as one path segment: every byte of its UTF-8 outside `A-Za-z0-9-_.:` is
+/// percent-encoded (RFC 3986), so `é` is `%C3%A9`.
 fn segment(text: &str) -> String {
+    use std::fmt::Write as _;
     // Names are checked server-side; keep paths well-formed whatever the caller passes.
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':') {
-                c.to_string()
-            } else {
-                format!("%{:02X}", u32::from(c))
-            }
-        })
-        .collect()
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b':') {
+            encoded.push(char::from(byte));
+        } else {
+            write!(encoded, "%{byte:02X}").expect("writing to a String");
+        }
+    }
+    encoded
 }
 
 impl Client {
@@ -474,4 +477,23 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::segment;
+
+    #[test]
+    fn segments_are_percent_encoded_as_utf8_bytes() {
+        for (text, encoded) in [
+            ("api-1.2_x:y", "api-1.2_x:y"),
+            ("a b", "a%20b"),
+            ("a/b?c#d", "a%2Fb%3Fc%23d"),
+            ("café", "caf%C3%A9"),
+            ("\u{202e}", "%E2%80%AE"),
+            ("🚀", "%F0%9F%9A%80"),
+        ] {
+            assert_eq!(segment(text), encoded, "{text:?}");
+        }
+    }
 }
