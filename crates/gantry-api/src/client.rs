@@ -439,6 +439,12 @@ impl Client {
             .1)
     }
 
+    /// The live state a replay of the ledger must give, as of its `ledger_entries`.
+    pub async fn ledger_state(&self) -> Result<crate::live::LiveState, ClientError> {
+        self.call(Method::GET, "/api/v1/ledger/state", None::<&()>, &[])
+            .await
+    }
+
     /// The server's ledger verifier key (`NAME+KEYID+BASE64`).
     pub async fn ledger_key(&self) -> Result<String, ClientError> {
         Ok(self

@@ -4,6 +4,7 @@
 //! Responses only ever gain fields; readers ignore the ones they do not know.
 
 pub mod client;
+pub mod live;
 pub mod text;
 
 use std::collections::BTreeMap;
@@ -415,4 +416,8 @@ pub struct EnvironmentStatus {
 pub struct Status {
     pub project: String,
     pub environments: Vec<EnvironmentStatus>,
+    /// What the server found wrong that its operators must look at: where the live state
+    /// disagrees with the ledger (this project's places by name, the others counted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod gates;
 mod limits;
+mod live_check;
 pub mod oidc;
 pub mod proxies;
 mod routes;
@@ -28,8 +29,8 @@ use gantry_engine::Engine;
 use gantry_store::ledger::SigningKey;
 
 pub use auth::{hash as hash_token, new_token};
-pub use data_dir::{prepare_data_directory, warn_about_wide_modes};
 pub use connections::ConnectionLimits;
+pub use data_dir::{prepare_data_directory, warn_about_wide_modes};
 pub use limits::{REQUEST_ID, RateLimit, RateLimiter};
 
 /// What every handler can reach.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub oidc: Option<oidc::Verifier>,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<proxies::TrustedProxies>,
+    /// Whether the live state agrees with the ledger, as last checked.
+    pub live_check: Arc<live_check::LiveCheck>,
 }
 
 /// How a server protects itself and stops.
@@ -53,6 +56,9 @@ pub struct ServerOptions {
     /// How long a stopping server waits for running promotions to finish; those still
     /// running after it resume at the next start.
     pub shutdown_grace: Duration,
+    /// How often the live state is checked against the ledger (it is also checked at
+    /// start); zero checks at start only.
+    pub ledger_check: Duration,
     /// Accepts OIDC ID tokens (a CI job's) from these issuers as service accounts.
     pub oidc: Option<oidc::Verifier>,
     /// Load balancers whose `X-Forwarded-For` names the client (for counting failed
@@ -69,6 +75,7 @@ impl Default for ServerOptions {
         ServerOptions {
             rate_limit: Some(RateLimit::default()),
             shutdown_grace: Duration::from_secs(30),
+            ledger_check: Duration::from_secs(60),
             oidc: None,
             trusted_proxies: proxies::TrustedProxies::default(),
             connections: ConnectionLimits::default(),
@@ -116,8 +123,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
-pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -> Router {
+pub fn router(
+    engine: Engine,
+    ledger_key: SigningKey,
+    options: &ServerOptions,
+    live_check: Arc<live_check::LiveCheck>,
+) -> Router {
     let state = AppState {
+        live_check,
         engine,
         ledger_key: Arc::new(ledger_key),
         limiter: Arc::new(RateLimiter::new(options.rate_limit)),
@@ -183,6 +196,7 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         .route("/ledger", get(routes::ledger))
         .route("/ledger/export", get(routes::ledger_export))
         .route("/ledger/key", get(routes::ledger_key))
+        .route("/ledger/state", get(live_check::state))
         .route_layer(axum::middleware::from_fn(text::refuse_unsafe_parameters))
         // The last layer runs first: the token is checked, then the caller's rate, then
         // the parameters' text.
@@ -210,13 +224,19 @@ pub fn router(engine: Engine, ledger_key: SigningKey, options: &ServerOptions) -
         .with_state(state)
 }
 
-/// Ready when the store answers.
+/// Ready when the store answers and the live state agrees with the ledger.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match state.engine.store().token_count().await {
-        Ok(_) => (StatusCode::OK, "ready"),
+        Ok(_) => match state.live_check.problem() {
+            None => (StatusCode::OK, "ready".to_owned()),
+            Some(problem) => (StatusCode::SERVICE_UNAVAILABLE, problem),
+        },
         Err(error) => {
             tracing::warn!(%error, "not ready: the store does not answer");
-            (StatusCode::SERVICE_UNAVAILABLE, "the store does not answer")
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer".to_owned(),
+            )
         }
     }
 }
@@ -250,7 +270,18 @@ pub async fn serve_with(
     options: ServerOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(engine.clone(), ledger_key, &options);
+    // The live state is checked against the ledger before the first request, then
+    // every `options.ledger_check`.
+    let live_check = Arc::new(live_check::LiveCheck::default());
+    if let Err(error) = live_check.run(engine.store().as_ref()).await {
+        tracing::warn!(%error, "could not check the live state against the ledger");
+    }
+    let checker = live_check::spawn(
+        live_check.clone(),
+        engine.store().clone(),
+        options.ledger_check,
+    );
+    let app = router(engine.clone(), ledger_key, &options, live_check);
     connections::serve(
         listener,
         app,
@@ -259,6 +290,9 @@ pub async fn serve_with(
         shutdown,
     )
     .await;
+    if let Some(checker) = checker {
+        checker.abort();
+    }
     let left = engine.drain(options.shutdown_grace).await;
     if left == 0 {
         tracing::info!("stopped; no promotion was running");

@@ -341,6 +341,7 @@ pub async fn status(
     Ok(Json(api::Status {
         project: project.name().to_string(),
         environments,
+        warnings: state.live_check.warnings_for(project.name().as_str()),
     }))
 }
 

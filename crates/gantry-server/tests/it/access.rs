@@ -200,6 +200,7 @@ fn rows(server: &Server, release: &str, digest: &str) -> Vec<Row> {
         row("GET", "/whoami", None, EVERYONE),
         row("GET", "/ledger", None, SERVER_VIEW),
         row("GET", "/ledger/export", None, SERVER_VIEW),
+        row("GET", "/ledger/state", None, SERVER_VIEW),
         row("GET", "/ledger/key", None, EVERYONE),
         row(
             "POST",

@@ -289,6 +289,14 @@ pub enum VerifyError {
         /// How many entries the export holds.
         entries: u64,
     },
+    /// An export ends before an entry the caller needs.
+    #[error("the export holds {entries} entries, fewer than the {expected} to replay")]
+    Short {
+        /// The entries it holds.
+        entries: u64,
+        /// The entries needed.
+        expected: u64,
+    },
     /// A checkpoint does not hold.
     #[error("checkpoint at line {line}{}: {problem}", size.map(|size| format!(" (size {size})")).unwrap_or_default())]
     Checkpoint {
@@ -478,7 +486,7 @@ struct LineRef<'a> {
     checkpoint: Option<String>,
 }
 
-fn json_error(line: u64, error: &serde_json::Error) -> VerifyError {
+pub(super) fn json_error(line: u64, error: &serde_json::Error) -> VerifyError {
     let kind = match error.classify() {
         serde_json::error::Category::Data => "invalid line",
         _ => "malformed JSON",

@@ -28,11 +28,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::io::BufRead;
 
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::entry::{Entry, GENESIS};
-use super::export::VerifyError;
+use super::export::{VerifyError, json_error};
 
 /// An environment's pointer and hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -126,6 +128,8 @@ pub fn token_fingerprint(hash: &str) -> String {
 /// A place where the live tables and the ledger disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
+    /// The project it concerns; `None` for the whole server (tokens, grants over it).
+    pub project: Option<String>,
     /// What disagrees, e.g. `environment payments/prod`.
     pub subject: String,
     /// How, e.g. `pointer names release sha256:…, ledger says sha256:…`.
@@ -297,16 +301,59 @@ impl Replay {
     }
 }
 
-/// Every place where `live` says something other than what the ledger proves
-/// (`ledger`), in a stable order: environments, stopped lines, grants, tokens.
-pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
-    let mut found = Vec::new();
-    let mut mismatch = |subject: &dyn fmt::Display, problem: String| {
-        found.push(Mismatch {
+/// The mismatches found so far, and the project of the ones being looked for.
+#[derive(Default)]
+struct Found {
+    list: Vec<Mismatch>,
+    project: Option<String>,
+}
+
+impl Found {
+    fn add(&mut self, subject: &dyn fmt::Display, problem: String) {
+        self.list.push(Mismatch {
+            project: self.project.clone(),
             subject: subject.to_string(),
             problem,
         });
-    };
+    }
+}
+
+/// Replays the first `entries` entries of an export (see [`super::export`]); verify the
+/// export first, with [`super::export::verify_export`], to know who wrote them.
+pub fn replay_export(reader: impl BufRead, entries: u64) -> Result<Replay, VerifyError> {
+    #[derive(Deserialize)]
+    struct Line {
+        #[serde(default)]
+        entry: Option<Entry>,
+    }
+    let mut replay = Replay::new();
+    for (index, line) in reader.lines().enumerate().skip(1) {
+        if replay.entries() == entries {
+            break;
+        }
+        let number = index as u64 + 1;
+        let line = line.map_err(|source| VerifyError::Read {
+            line: number,
+            source,
+        })?;
+        let parsed: Line = serde_json::from_str(&line).map_err(|e| json_error(number, &e))?;
+        if let Some(entry) = parsed.entry {
+            replay.apply(&entry)?;
+        }
+    }
+    if replay.entries() < entries {
+        return Err(VerifyError::Short {
+            entries: replay.entries(),
+            expected: entries,
+        });
+    }
+    Ok(replay)
+}
+
+/// Every place where `live` says something other than what the ledger proves
+/// (`ledger`), in a stable order: environments, stopped lines, grants, tokens.
+pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
+    let mut found = Found::default();
 
     let unmoved = EnvironmentState::default();
     let places: BTreeSet<&(String, String)> = ledger
@@ -316,10 +363,11 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
         .collect();
     for place in places {
         let subject = format!("environment {}/{}", place.0, place.1);
+        found.project = Some(place.0.clone());
         let said = ledger.environments.get(place).unwrap_or(&unmoved);
         let Some(is) = live.environments.get(place) else {
             if said != &unmoved {
-                mismatch(
+                found.add(
                     &subject,
                     format!(
                         "missing from the live tables, ledger says it holds {} at version {}",
@@ -331,7 +379,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             continue;
         };
         if is.release != said.release {
-            mismatch(
+            found.add(
                 &subject,
                 format!(
                     "pointer names release {}, ledger says {}",
@@ -341,7 +389,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             );
         }
         if is.version != said.version {
-            mismatch(
+            found.add(
                 &subject,
                 format!(
                     "pointer is at version {}, ledger says {}",
@@ -350,7 +398,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             );
         }
         if is.moved_by != said.moved_by {
-            mismatch(
+            found.add(
                 &subject,
                 format!(
                     "pointer was moved by {}, ledger says {}",
@@ -364,7 +412,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
                 None => "not held".to_owned(),
                 Some(hold) => format!("held by {}{}", hold.by, because(hold.reason.as_ref())),
             };
-            mismatch(
+            found.add(
                 &subject,
                 format!(
                     "{}, ledger says {}",
@@ -377,6 +425,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
 
     let lines: BTreeSet<&(String, String)> = ledger.stops.keys().chain(live.stops.keys()).collect();
     for line in lines {
+        found.project = Some(line.0.clone());
         let subject = match line.1.as_str() {
             "" => format!("line of project {}", line.0),
             environment => format!("line of environment {}/{environment}", line.0),
@@ -387,7 +436,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
                 None => "not stopped".to_owned(),
                 Some(stop) => format!("stopped by {}{}", stop.by, because(stop.reason.as_ref())),
             };
-            mismatch(
+            found.add(
                 &subject,
                 format!("{}, ledger says {}", stop(is), stop(said)),
             );
@@ -396,30 +445,32 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
 
     let grants: BTreeSet<&GrantKey> = ledger.grants.keys().chain(live.grants.keys()).collect();
     for grant in grants {
+        found.project = Some(grant.project.clone()).filter(|project| !project.is_empty());
         match (live.grants.get(grant), ledger.grants.get(grant)) {
-            (Some(_), None) => mismatch(grant, "in the live tables, not in the ledger".to_owned()),
-            (None, Some(_)) => mismatch(
+            (Some(_), None) => found.add(grant, "in the live tables, not in the ledger".to_owned()),
+            (None, Some(_)) => found.add(
                 grant,
                 "in the ledger, missing from the live tables".to_owned(),
             ),
             (Some(is), Some(said)) if is != said => {
-                mismatch(grant, format!("given by {is}, ledger says by {said}"));
+                found.add(grant, format!("given by {is}, ledger says by {said}"));
             }
             _ => {}
         }
     }
 
+    found.project = None;
     let names: BTreeSet<&String> = ledger.tokens.keys().chain(live.tokens.keys()).collect();
     for name in names {
         let subject = format!("token {name}");
         let (is, said) = match (live.tokens.get(name), ledger.tokens.get(name)) {
             (Some(is), Some(said)) => (is, said),
             (Some(_), None) => {
-                mismatch(&subject, "in the live tables, not in the ledger".to_owned());
+                found.add(&subject, "in the live tables, not in the ledger".to_owned());
                 continue;
             }
             (None, Some(_)) => {
-                mismatch(
+                found.add(
                     &subject,
                     "in the ledger, missing from the live tables".to_owned(),
                 );
@@ -428,7 +479,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             (None, None) => continue,
         };
         if is.principal != said.principal {
-            mismatch(
+            found.add(
                 &subject,
                 format!("acts for {}, ledger says {}", is.principal, said.principal),
             );
@@ -438,7 +489,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
                 let expiry = |at: Option<&String>| {
                     at.map_or_else(|| "never expires".to_owned(), |at| format!("expires {at}"))
                 };
-                mismatch(
+                found.add(
                     &subject,
                     format!(
                         "{}, ledger says it {}",
@@ -449,7 +500,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             }
         }
         if said.fingerprint.is_some() && is.fingerprint != said.fingerprint {
-            mismatch(
+            found.add(
                 &subject,
                 "its stored hash is not the one the ledger recorded: it accepts another secret"
                     .to_owned(),
@@ -459,7 +510,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             let revoked = |by: Option<&String>| {
                 by.map_or_else(|| "not revoked".to_owned(), |by| format!("revoked by {by}"))
             };
-            mismatch(
+            found.add(
                 &subject,
                 format!(
                     "{}, ledger says {}",
@@ -469,7 +520,7 @@ pub fn compare(ledger: &State, live: &State) -> Vec<Mismatch> {
             );
         }
     }
-    found
+    found.list
 }
 
 fn release_text(release: Option<&String>) -> &str {
@@ -682,6 +733,26 @@ mod tests {
             ]
         );
 
+        // Each names its project, or none for the whole server.
+        let projects: Vec<Option<String>> = compare(replay.state(), &live)
+            .into_iter()
+            .map(|mismatch| mismatch.project)
+            .collect();
+        let payments = Some("payments".to_owned());
+        assert_eq!(
+            projects,
+            [
+                payments.clone(),
+                payments.clone(),
+                payments.clone(),
+                payments,
+                None,
+                None,
+                None,
+                None
+            ]
+        );
+
         // What the ledger proves and the tables lack is named too.
         let (_, mut live) = story();
         live.environments.clear();
@@ -710,6 +781,33 @@ mod tests {
         assert_eq!(
             problems(ledger.replay().state(), &live),
             ["environment payments/prod: pointer was moved by mallory, ledger says service:ci"]
+        );
+    }
+
+    #[test]
+    fn an_export_replays_up_to_a_size() {
+        let (ledger, live) = story();
+        let key = super::super::note::generate("test").expect("a key");
+        let mut export = Vec::new();
+        super::super::export::write_export(
+            &mut export,
+            "test",
+            &key.verifier_key(),
+            ledger.entries.clone(),
+            Vec::new(),
+        )
+        .expect("writes");
+        let replay = replay_export(export.as_slice(), 10).expect("replays");
+        assert_eq!(compare(replay.state(), &live), []);
+        // Up to the pointer move only: nothing held or stopped yet, and one token.
+        let replay = replay_export(export.as_slice(), 6).expect("replays");
+        assert_eq!(replay.entries(), 6);
+        assert_eq!(replay.state().tokens.len(), 1);
+        assert_eq!(
+            replay_export(export.as_slice(), 11)
+                .expect_err("short")
+                .to_string(),
+            "the export holds 10 entries, fewer than the 11 to replay"
         );
     }
 

@@ -92,6 +92,10 @@ pub async fn status(args: StatusArgs, printer: &Printer) -> anyhow::Result<()> {
             );
         }
     }
+    // What the server found wrong, last so it is what a reader sees at the bottom.
+    for warning in &board.warnings {
+        textln!(text, "warning: {warning}");
+    }
     printer.result(&text, &serde_json::to_value(&board)?);
     Ok(())
 }

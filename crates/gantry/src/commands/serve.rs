@@ -24,6 +24,9 @@ waits up to --shutdown-grace for running ones; any still running resume when it 
 Every request gets an id (X-Request-Id, kept when the client sends one) that the logs carry.\n\n\
 The data directory is made 0700 and the files Gantry writes there 0600, whatever the umask; \
 a wider mode found at start is logged as a warning, naming the path and the mode.\n\n\
+At start and every --ledger-check-interval the server replays its ledger and compares it \
+with the live state: a pointer, hold, stopped line, grant or token changed in the database \
+by hand makes /readyz answer 503 and `gantry status` warn, and the log names each place.\n\n\
 CI jobs can sign in with their OIDC ID token instead of a stored Gantry token; in --config:\n  \
 oidc:\n    \
 - issuer: https://token.actions.githubusercontent.com\n      \
@@ -113,6 +116,16 @@ pub struct ServeArgs {
         default_value_t = 30
     )]
     pub shutdown_grace: u64,
+    /// How often to check that the live state (pointers, holds, stopped lines, grants,
+    /// tokens) agrees with the ledger, which it also does at start; a mismatch makes
+    /// /readyz answer 503 and `gantry status` warn. 0 checks at start only.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "GANTRY_LEDGER_CHECK_INTERVAL",
+        default_value_t = 60
+    )]
+    pub ledger_check_interval: u64,
     /// Seconds a client has to send a request's headers, from connecting (or from the
     /// first byte of a later request on a kept-alive connection); then it is
     /// disconnected.
@@ -300,6 +313,7 @@ fn settings(args: &ServeArgs) -> Result<ServeSettings, UsageError> {
             burst: (args.rate_limit * 2.0).max(1.0),
         }),
         shutdown_grace: std::time::Duration::from_secs(args.shutdown_grace),
+        ledger_check: std::time::Duration::from_secs(args.ledger_check_interval),
         trusted_proxies: gantry_server::proxies::TrustedProxies(trusted_proxies),
         connections,
         oidc: oidc(file.oidc, &base).map_err(|e| {
