@@ -31,4 +31,4 @@ pub use reference::{
     DOCKER_HUB, LayoutReference, Reference, ReferenceError, ReferencePart, RegistryReference, Tag,
 };
 pub use release::{ALIAS_LENGTH, ReleaseContent, ReleaseId};
-pub use source::{RepositoryPattern, SourceError, SourceProblem};
+pub use source::{ReleaseSource, RepositoryPattern, SourceError, SourceProblem};

@@ -149,6 +149,68 @@ impl fmt::Display for SourceError {
 
 impl std::error::Error for SourceError {}
 
+/// What a person or CI wrote for one component of a release, read for its form alone:
+/// no project is needed, so the CLI checks it before it asks the server, and
+/// [`Component::release_reference`] then applies the component's rules to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseSource {
+    /// `oci:…`: an OCI layout on disk, which a release never takes.
+    Layout,
+    /// `TAG`, `@DIGEST` or `TAG@DIGEST` (or nothing at all): in the component's own
+    /// source repository.
+    Own {
+        tag: Option<Tag>,
+        digest: Option<Digest>,
+    },
+    /// `HOST/PATH:TAG`, `HOST/PATH@DIGEST` (or `HOST/PATH`, which the reference parser
+    /// reads as `latest`: then `explicit_tag` is false).
+    Repository {
+        reference: RegistryReference,
+        explicit_tag: bool,
+    },
+}
+
+impl FromStr for ReleaseSource {
+    /// Why the text is not a reference at all, naming the part.
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ReleaseSource, String> {
+        if text.starts_with("oci:") {
+            return Ok(ReleaseSource::Layout);
+        }
+        let (name, digest) = match text.rsplit_once('@') {
+            Some((name, digest)) => (
+                name,
+                Some(digest.parse::<Digest>().map_err(|e| e.to_string())?),
+            ),
+            None => (text, None),
+        };
+        if !name.contains(['/', ':']) {
+            let tag = match name {
+                "" => None,
+                tag => Some(
+                    tag.parse::<Tag>()
+                        .map_err(|reason| format!("tag {tag:?} {reason}"))?,
+                ),
+            };
+            return Ok(ReleaseSource::Own { tag, digest });
+        }
+        let reference: RegistryReference = text
+            .parse()
+            .map_err(|e: crate::ReferenceError| e.to_string())?;
+        // The parser reads a bare repository as `latest`; a tag is explicit only when
+        // the last path segment carries one.
+        let explicit_tag = name
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains(':'));
+        Ok(ReleaseSource::Repository {
+            reference,
+            explicit_tag,
+        })
+    }
+}
+
 impl Component {
     /// The registry reference a release takes this component from, given what a person
     /// or CI wrote for it:
@@ -168,59 +230,42 @@ impl Component {
                 also_from: self.also_from.clone(),
             })
         };
-        if text.starts_with("oci:") {
-            return Err(not_allowed());
-        }
-        let (name, digest) = match text.rsplit_once('@') {
-            Some((name, digest)) => (
-                name,
-                Some(digest.parse::<Digest>().map_err(|e| {
-                    fail(SourceProblem::Malformed(format!("digest {digest:?}: {e}")))
-                })?),
-            ),
-            None => (text, None),
+        let no_version = || {
+            fail(SourceProblem::NoVersion {
+                source: self.source.clone(),
+            })
         };
-        if !name.contains(['/', ':']) {
-            // A tag (or nothing, before a digest) in the component's own repository.
-            let tag = match name {
-                "" if digest.is_some() => None,
-                "" => {
-                    return Err(fail(SourceProblem::NoVersion {
-                        source: self.source.clone(),
-                    }));
-                }
-                tag => Some(tag.parse::<Tag>().map_err(|reason| {
-                    fail(SourceProblem::Malformed(format!("tag {tag:?} {reason}")))
-                })?),
-            };
-            return Ok(RegistryReference::new(
+        match text
+            .parse::<ReleaseSource>()
+            .map_err(|reason| fail(SourceProblem::Malformed(reason)))?
+        {
+            ReleaseSource::Layout => Err(not_allowed()),
+            ReleaseSource::Own {
+                tag: None,
+                digest: None,
+            } => Err(no_version()),
+            ReleaseSource::Own { tag, digest } => Ok(RegistryReference::new(
                 self.source.registry(),
                 self.source.path(),
                 tag,
                 digest,
-            ));
+            )),
+            ReleaseSource::Repository {
+                reference,
+                explicit_tag,
+            } => {
+                let (registry, path) = (reference.registry(), reference.repository());
+                let allowed = (registry == self.source.registry() && path == self.source.path())
+                    || self.also_from.iter().any(|p| p.matches(registry, path));
+                if !allowed {
+                    Err(not_allowed())
+                } else if !explicit_tag && reference.digest().is_none() {
+                    Err(no_version())
+                } else {
+                    Ok(reference)
+                }
+            }
         }
-        let reference: RegistryReference = text
-            .parse()
-            .map_err(|e: crate::ReferenceError| fail(SourceProblem::Malformed(e.to_string())))?;
-        let (registry, path) = (reference.registry(), reference.repository());
-        let allowed = (registry == self.source.registry() && path == self.source.path())
-            || self.also_from.iter().any(|p| p.matches(registry, path));
-        if !allowed {
-            return Err(not_allowed());
-        }
-        // The parser reads a bare repository as `latest`; a tag is explicit only when
-        // the last path segment carries one.
-        let explicit_tag = name
-            .rsplit('/')
-            .next()
-            .is_some_and(|last| last.contains(':'));
-        if !explicit_tag && digest.is_none() {
-            return Err(fail(SourceProblem::NoVersion {
-                source: self.source.clone(),
-            }));
-        }
-        Ok(reference)
     }
 }
 
@@ -317,6 +362,36 @@ mod tests {
                 .to_string()
                 .starts_with("api: tag \"bad tag\"")
         );
+    }
+
+    #[test]
+    fn release_sources_are_read_for_their_form_alone() {
+        for text in [
+            "1.4.2",
+            &format!("@{DIGEST}"),
+            &format!("v1@{DIGEST}"),
+            "",
+            "oci:/anything at all",
+            "reg.dev:5000/payments/api",
+            "other.example/team/secret:v1",
+            "alpine:3",
+        ] {
+            assert!(text.parse::<ReleaseSource>().is_ok(), "{text:?}");
+        }
+        for (text, reason) in [
+            (
+                "@sha256:abc",
+                "digest \"sha256:abc\" must have 64 hex digits",
+            ),
+            ("v1@sha256:XYZ", "digest \"sha256:XYZ\" must be lower-case"),
+            ("bad tag", "tag \"bad tag\" "),
+            ("reg.dev/Team/api:v1", "must be lower case"),
+            ("reg.dev:5000/payments/api/../secret:v1", ".."),
+            ("reg.dev/api@sha256:abc", "digest \"sha256:abc\" must have"),
+        ] {
+            let error = text.parse::<ReleaseSource>().unwrap_err();
+            assert!(error.contains(reason), "{text:?}: {error}");
+        }
     }
 
     #[test]

@@ -39,7 +39,8 @@ a manifest, checks every digest it writes, and carries signatures, SBOMs and att
   oci:DIR[:tag][@digest]            an OCI image layout directory\n\n\
 Credentials come from --src-creds/--dest-creds/--creds, else $REGISTRY_AUTH_FILE, \
 containers' auth.json, or $DOCKER_CONFIG/config.json (~/.docker/config.json), including credsStore and credHelpers.\n\n\
-Exit codes: 0 done, 1 refused or failed, 2 usage error, 3 server unreachable."
+Exit codes: 0 done; 1 refused or failed; 2 usage: bad flags, or malformed input the CLI checks \
+before it talks to anyone; 3 the Gantry server cannot be reached."
 )]
 pub struct Cli {
     #[command(flatten)]

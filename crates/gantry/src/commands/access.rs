@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use gantry_api::Grant;
 
+use super::parse_name;
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
@@ -39,10 +40,10 @@ pub struct GrantArgs {
     #[arg(long, value_name = "PRINCIPAL")]
     pub to: String,
     /// The project it covers; without it, the whole server.
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: Option<String>,
     /// One environment of the project; without it, the whole project.
-    #[arg(long, requires = "project")]
+    #[arg(long, requires = "project", value_parser = parse_name)]
     pub environment: Option<String>,
 }
 

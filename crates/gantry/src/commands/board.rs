@@ -2,12 +2,13 @@
 
 use clap::Args;
 
+use super::parse_name;
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -15,10 +16,10 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// Only this environment.
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(long = "env", value_name = "ENV", value_parser = parse_name)]
     pub environment: Option<String>,
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

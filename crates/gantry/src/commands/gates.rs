@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use gantry_api::{CreateApproval, Decision, Stop};
 
-use super::UsageError;
+use super::{UsageError, parse_name};
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
@@ -26,13 +26,13 @@ pub enum EvidenceCommand {
         after_help = "Kinds: junit, sarif, trivy, grype, cyclonedx, spdx, slsa-provenance, generic:TYPE\n\nExample:\n  gantry evidence add --project payments --release 4f2c1e9a0b --component api --kind junit target/surefire-reports/TEST-api.xml"
     )]
     Add {
-        #[arg(long)]
+        #[arg(long, value_parser = parse_name)]
         project: String,
         /// Release id, id prefix or alias.
         #[arg(long)]
         release: String,
         /// The component it is about; without it, the whole release.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_name)]
         component: Option<String>,
         #[arg(long)]
         kind: String,
@@ -49,7 +49,7 @@ pub enum EvidenceCommand {
         after_help = "Example:\n  cosign sign --key cosign.key registry.example/payments/api@sha256:…\n  gantry evidence pull --project payments --release 4f2c1e9a0b"
     )]
     Pull {
-        #[arg(long)]
+        #[arg(long, value_parser = parse_name)]
         project: String,
         /// Release id, id prefix or alias.
         #[arg(long)]
@@ -164,12 +164,12 @@ async fn pull(
 
 #[derive(Debug, Args)]
 pub struct ApproveArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// Release id, id prefix or alias.
     #[arg(long)]
     pub release: String,
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(long = "env", value_name = "ENV", value_parser = parse_name)]
     pub environment: String,
     /// Why, for the ledger and the people waiting.
     #[arg(long)]
@@ -207,12 +207,12 @@ pub async fn approve(args: ApproveArgs, printer: &Printer, approve: bool) -> any
 
 #[derive(Debug, Args)]
 pub struct WhyArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// Release id, id prefix or alias.
     #[arg(long)]
     pub release: String,
-    #[arg(long = "to", value_name = "ENV")]
+    #[arg(long = "to", value_name = "ENV", value_parser = parse_name)]
     pub environment: String,
     #[command(flatten)]
     pub server: ServerArgs,
@@ -302,10 +302,10 @@ pub fn describe(decision: &Decision) -> Text {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// One environment; without it, the whole project.
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(long = "env", value_name = "ENV", value_parser = parse_name)]
     pub environment: Option<String>,
     /// Why (required to stop), for the people it stops and the ledger.
     #[arg(long)]

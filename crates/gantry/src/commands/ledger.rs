@@ -92,8 +92,10 @@ pub async fn run(args: LedgerArgs, printer: &Printer) -> anyhow::Result<()> {
             allow_unsigned_tail,
             ..
         } => {
+            // The export is input the command line names, like a report or a policy:
+            // one that cannot be opened is a usage error.
             let reader = std::fs::File::open(&file)
-                .with_context(|| format!("cannot open {}", file.display()))?;
+                .map_err(|e| UsageError(format!("cannot open {}: {e}", file.display())))?;
             let source = file.display().to_string();
             let key = parse_key(key.as_deref())?;
             let summary = verify(

@@ -68,6 +68,12 @@ pub fn parse_reference(argument: &str, text: &str) -> Result<Reference, UsageErr
         .map_err(|e| UsageError(format!("{argument}: {e}")))
 }
 
+/// A clap value parser for project, environment and component names: a malformed name
+/// is a usage error (exit 2) found before anything is asked of the server.
+pub fn parse_name(text: &str) -> Result<String, gantry_core::NameError> {
+    text.parse::<gantry_core::Name>().map(|_| text.to_owned())
+}
+
 /// Parses `USER:PASSWORD` from a credentials flag without ever echoing it.
 pub fn parse_credentials(
     flag: &str,

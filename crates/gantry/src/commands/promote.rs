@@ -6,6 +6,7 @@ use clap::Args;
 use gantry_api::client::Client;
 use gantry_api::{CreatePromotion, Hold, Promotion, Rollback};
 
+use super::parse_name;
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
@@ -15,13 +16,13 @@ use crate::server_args::ServerArgs;
 The request carries an idempotency key (random, or --idempotency-key): a retried request never promotes twice."
 )]
 pub struct PromoteArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// Release id, id prefix or alias.
     #[arg(long)]
     pub release: String,
     /// The environment to promote into.
-    #[arg(long = "to", value_name = "ENV")]
+    #[arg(long = "to", value_name = "ENV", value_parser = parse_name)]
     pub environment: String,
     /// Why, for the ledger.
     #[arg(long)]
@@ -46,9 +47,9 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(long = "env", value_name = "ENV", value_parser = parse_name)]
     pub environment: String,
     /// The release to put back (default: the one held before the current one).
     #[arg(long, value_name = "RELEASE")]
@@ -65,9 +66,9 @@ pub struct RollbackArgs {
 
 #[derive(Debug, Args)]
 pub struct HoldArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
-    #[arg(long = "env", value_name = "ENV")]
+    #[arg(long = "env", value_name = "ENV", value_parser = parse_name)]
     pub environment: String,
     /// Why, recorded with who.
     #[arg(long)]
@@ -78,7 +79,7 @@ pub struct HoldArgs {
 
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// The promotion's id (see gantry status or gantry history).
     #[arg(long, value_name = "ID")]

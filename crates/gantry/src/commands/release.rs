@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use clap::{Args, Subcommand};
 use gantry_api::{CreateRelease, Release};
+use gantry_core::{Name, ReleaseSource};
 
-use super::UsageError;
+use super::{UsageError, parse_name};
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
@@ -29,7 +30,7 @@ Other repositories need `also_from:` on the component; OCI layouts (oci:DIR) are
 A reference without a tag or digest is refused, never read as latest."
     )]
     Create {
-        #[arg(long)]
+        #[arg(long, value_parser = parse_name)]
         project: String,
         /// COMPONENT=TAG, COMPONENT=@DIGEST or COMPONENT=HOST/REPO:TAG, for every component
         /// of the project.
@@ -41,7 +42,7 @@ A reference without a tag or digest is refused, never read as latest."
     },
     /// Show a release by id, id prefix or alias.
     Show {
-        #[arg(long)]
+        #[arg(long, value_parser = parse_name)]
         project: String,
         release: String,
     },
@@ -61,6 +62,21 @@ fn pairs(flag: &str, items: &[String]) -> Result<BTreeMap<String, String>, Usage
     Ok(map)
 }
 
+/// Checks every COMPONENT=REF for its form before the request: a malformed name or
+/// reference is a usage error (exit 2). Whether the component may come from there is
+/// the project's rule, which the server applies (and records when it refuses).
+fn check_components(components: &BTreeMap<String, String>) -> Result<(), UsageError> {
+    for (component, reference) in components {
+        component
+            .parse::<Name>()
+            .map_err(|e| UsageError(format!("COMPONENT=REF: component {e}")))?;
+        reference
+            .parse::<ReleaseSource>()
+            .map_err(|reason| UsageError(format!("{component}: {reason}")))?;
+    }
+    Ok(())
+}
+
 pub async fn run(args: ReleaseArgs, printer: &Printer) -> anyhow::Result<()> {
     let client = args.server.client()?;
     let release = match args.command {
@@ -73,6 +89,7 @@ pub async fn run(args: ReleaseArgs, printer: &Printer) -> anyhow::Result<()> {
                 components: pairs("COMPONENT=REF", &components)?,
                 labels: pairs("--label", &labels)?,
             };
+            check_components(&request.components)?;
             client.create_release(&project, &request).await?
         }
         ReleaseCommand::Show { project, release } => client.release(&project, &release).await?,
@@ -117,7 +134,7 @@ pub fn describe(release: &Release) -> Text {
 /// `gantry show --project P --release R`: the same as `gantry release show`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    #[arg(long)]
+    #[arg(long, value_parser = parse_name)]
     pub project: String,
     /// Release id, id prefix or alias.
     #[arg(long)]

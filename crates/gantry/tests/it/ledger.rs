@@ -118,9 +118,10 @@ async fn verifies_an_export_and_names_the_first_broken_entry() {
     gantry(&["ledger", "verify", "--key", "not-a-key", path])
         .await
         .fails_with(2, "--key");
+    // An input file that cannot be read is a usage error, as for reports and policies.
     gantry(&["ledger", "verify", "/nonexistent/ledger.jsonl"])
         .await
-        .fails_with(1, "cannot open /nonexistent/ledger.jsonl");
+        .fails_with(2, "cannot open /nonexistent/ledger.jsonl");
 }
 
 /// The lines of an export file.

@@ -4,6 +4,7 @@
 mod auth;
 mod bad_input;
 mod copy;
+mod exit_codes;
 mod faults;
 mod gates;
 mod inspect_tag;
