@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use gantry_api::Grant;
+use gantry_core::{Principal, Role};
 
 use super::parse_name;
 use crate::printer::{Printer, Text, textln};
@@ -35,9 +36,10 @@ pub struct AccessArgs {
 #[derive(Debug, Args)]
 pub struct GrantArgs {
     /// viewer, promoter, approver or admin.
+    #[arg(value_parser = |text: &str| text.parse::<Role>().map(|_| text.to_owned()))]
     pub role: String,
     /// A user (alice) or a service account (service:payments-ci).
-    #[arg(long, value_name = "PRINCIPAL")]
+    #[arg(long, value_name = "PRINCIPAL", value_parser = |text: &str| text.parse::<Principal>().map(|_| text.to_owned()))]
     pub to: String,
     /// The project it covers; without it, the whole server.
     #[arg(long, value_parser = parse_name)]

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use gantry_api::CreateToken;
 
+use super::parse_name;
 use crate::printer::{Printer, Text, textln};
 use crate::server_args::ServerArgs;
 
@@ -24,21 +25,27 @@ gantry access grant promoter --to service:payments-ci --project payments --envir
 export GANTRY_TOKEN=...   # in the CI system's secret store"
     )]
     Create {
+        #[arg(value_parser = parse_name)]
         name: String,
         /// The user it acts for [default: the user named like the token].
-        #[arg(long, value_name = "NAME", conflicts_with = "service_account")]
+        #[arg(long, value_name = "NAME", conflicts_with = "service_account", value_parser = parse_name)]
         user: Option<String>,
         /// The service account it acts for, e.g. payments-ci.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = parse_name)]
         service_account: Option<String>,
         /// How long it works: 30d, 12h, 90m (or ISO 8601, PT2H); without it, until revoked.
-        #[arg(long, value_name = "DURATION")]
+        #[arg(long, value_name = "DURATION", value_parser = |text: &str| {
+            gantry_engine::project_file::gates::duration(text).map(|_| text.to_owned())
+        })]
         expires: Option<String>,
     },
     /// List the tokens (never their secrets), with when they expire or were revoked.
     List,
     /// Revoke a token: it stops working at once, for good.
-    Revoke { name: String },
+    Revoke {
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
 }
 
 pub async fn run(args: TokenArgs, printer: &Printer) -> anyhow::Result<()> {

@@ -232,12 +232,9 @@ async fn denied_access_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_that_is_down_is_named_by_the_url_its_reference_leads_to() {
-    // A loopback port nobody listens on: bound, then let go.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free loopback port")
-        .port();
-    let down = format!("127.0.0.1:{port}");
+    // A loopback port nobody listens on: 9 (discard) is below the ephemeral range, so no
+    // other test's registry (all on port 0) is given it, as a freed port could be.
+    let down = "127.0.0.1:9";
     // Loopback is tried over plain HTTP first, then HTTPS: the error names the first URL
     // and says what else was tried.
     let tried = format!("at http://{down}/v2/app/manifests/v1; https was also tried");

@@ -12,11 +12,9 @@ use crate::support::{gantry, gantry_with_env};
 
 const DIGEST: &str = "sha256:4f2c1e9a4f2c1e9a4f2c1e9a4f2c1e9a4f2c1e9a4f2c1e9a4f2c1e9a4f2c1e9a";
 
-/// A loopback address nobody listens on: bound, then let go.
-fn closed_port() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-    listener.local_addr().expect("its address").to_string()
-}
+/// A loopback address nobody listens on: port 9 (discard) is below the ephemeral range,
+/// so no test's registry or server (all on port 0) is given it, as a freed port could be.
+const CLOSED: &str = "127.0.0.1:9";
 
 #[test]
 fn help_states_the_table() {
@@ -70,7 +68,7 @@ async fn local_commands_copy_inspect_tag() {
         "copy",
         "--retries",
         "1",
-        &format!("{}/app:v1", closed_port()),
+        &format!("{CLOSED}/app:v1"),
         &into_layout,
     ])
     .await
@@ -193,7 +191,7 @@ environments:
 
     // 2: malformed input the CLI checks itself, before any request: the same with the
     // server up and with no server at all.
-    let down = format!("http://{}", closed_port());
+    let down = format!("http://{CLOSED}");
     for url in [url.as_str(), down.as_str()] {
         for (args, needle) in [
             (create("api=@sha256:abc"), "api: digest \"sha256:abc\""),
@@ -229,6 +227,19 @@ environments:
                 "--to",
             ),
             (owned(&["status", "--project", "pay_ments"]), "--project"),
+            (
+                owned(&["access", "grant", "viewr", "--to", "alice"]),
+                "unknown role \"viewr\"",
+            ),
+            (
+                owned(&["access", "grant", "viewer", "--to", "robot:x"]),
+                "unknown kind \"robot\"",
+            ),
+            (owned(&["token", "create", "Ci"]), "\"Ci\" may contain only"),
+            (
+                owned(&["token", "create", "ci", "--expires", "3w"]),
+                "--expires",
+            ),
         ] {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             client(url, &token, &args).await.fails_with(2, needle);

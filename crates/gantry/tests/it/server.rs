@@ -712,10 +712,11 @@ async fn access_is_granted_listed_and_revoked() {
         )
         .await
         .fails_with(1, "needs the admin role");
+    // A role that does not exist is caught by the CLI, before the request: usage.
     served
         .run(&["access", "grant", "boss", "--to", "bob"])
         .await
-        .fails_with(1, "unknown role \"boss\"");
+        .fails_with(2, "unknown role \"boss\"");
     served
         .run(&[
             "access",
@@ -913,10 +914,11 @@ oidc:
 async fn tokens_expire_and_can_be_revoked() {
     let registry = Registry::start().await;
     let served = serve(&registry).await;
+    // Not a duration at all: caught by the CLI (usage); too long: refused by the server.
     served
         .run(&["token", "create", "ci", "--expires", "soon"])
         .await
-        .fails_with(1, "expires_in");
+        .fails_with(2, "--expires");
     for too_long in ["99999999999999d", "40000d"] {
         served
             .run(&["token", "create", "ci", "--expires", too_long])
