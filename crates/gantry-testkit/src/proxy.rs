@@ -171,6 +171,10 @@ impl ProxyState {
 
         match &action {
             Some(FaultAction::Status { code, retry_after }) => {
+                // Read the request's body first, as a registry does before it answers:
+                // an answer sent while the client still writes reaches it, depending on
+                // timing, as a broken connection instead of this status.
+                let _ = request.into_body().collect().await;
                 return Ok(status_response(*code, *retry_after));
             }
             // Returning an error makes hyper close the connection without writing a response.
