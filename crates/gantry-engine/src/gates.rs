@@ -687,16 +687,16 @@ impl Engine {
             .or_else(|| requesters.first().map(String::as_str));
         let groups = self.inner.governance.get(project.name()).map(|g| &g.groups);
         let no_groups = BTreeMap::new();
+        let gates = self.gates(project.name(), environment);
         let standing = gantry_policy::approval_standing(
-            self.gates(project.name(), environment),
+            gates,
             groups.unwrap_or(&no_groups),
             &release.created_by,
             requested_by,
             actor,
         );
         Ok(standing.map_err(|reason| {
-            let gate = self.gates(project.name(), environment);
-            match gate.approvals.as_ref().filter(|g| !g.from.is_empty()) {
+            match gates.approvals.as_ref().filter(|g| !g.from.is_empty()) {
                 Some(gate) if reason.ends_with("may not approve here") => format!(
                     "{reason}: {environment} takes approvals from {}",
                     gate.from

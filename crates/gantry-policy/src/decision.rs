@@ -411,13 +411,7 @@ fn evidence_use(gates: &Gates, facts: &Facts, read: &BTreeSet<Digest>) -> Vec<Ev
         .iter()
         .map(|e| {
             let family = e.kind.family();
-            let configured = match family {
-                "tests" => gates.tests.is_some(),
-                "vulnerabilities" => gates.vulnerabilities.is_some(),
-                "sbom" => gates.sbom,
-                "provenance" => gates.provenance.is_some(),
-                _ => false,
-            };
+            let configured = gates.reads_evidence(family);
             let from = gates.from(family);
             let (counted, reason) = if read.contains(&e.digest) {
                 (true, why_it_counts(e, from, &facts.environment))

@@ -62,6 +62,18 @@ impl std::fmt::Display for Supplier {
 }
 
 impl Gates {
+    /// Whether a built-in gate reads evidence of `family` (`tests`, `vulnerabilities`,
+    /// `sbom`, `provenance`).
+    pub fn reads_evidence(&self, family: &str) -> bool {
+        match family {
+            "tests" => self.tests.is_some(),
+            "vulnerabilities" => self.vulnerabilities.is_some(),
+            "sbom" => self.sbom,
+            "provenance" => self.provenance.is_some(),
+            _ => false,
+        }
+    }
+
     /// Whose evidence of `family` counts: the gate's `from:` (empty: the default rule).
     pub fn from(&self, family: &str) -> &[Supplier] {
         self.evidence_from.get(family).map_or(&[], Vec::as_slice)

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gantry_core::{Grant, Principal, PromotionState, Role, Scope, Verdict};
-use gantry_engine::{Engine, EngineError, Event, Request, project_file};
+use gantry_engine::{Engine, EngineError, Event, Request};
 use gantry_store::store::Audit;
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
 
@@ -74,9 +74,7 @@ environments:
       policies: [release.rego]
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     // CI hands in the test reports; they count where it may promote.
     let grant = Grant {
         principal: "ci".parse::<Principal>().unwrap(),
@@ -93,6 +91,21 @@ environments:
         registry,
         _dir: dir,
     }
+}
+
+/// CI hands in a passing test report for `api`.
+async fn tests_pass(engine: &Engine, release: &str) {
+    engine
+        .add_evidence(
+            "shop",
+            release,
+            Some("api"),
+            "junit",
+            JUNIT_PASSED.into(),
+            "ci",
+        )
+        .await
+        .unwrap();
 }
 
 pub(crate) async fn moved_into(
@@ -193,17 +206,7 @@ async fn gates_decide_when_a_release_moves() {
         "{:?}",
         why.decision.gates
     );
-    engine
-        .add_evidence(
-            "shop",
-            &release.alias,
-            Some("api"),
-            "junit",
-            JUNIT_PASSED.into(),
-            "ci",
-        )
-        .await
-        .unwrap();
+    tests_pass(engine, &release.alias).await;
     let why = engine
         .explain("shop", &release.alias, "staging")
         .await
@@ -352,17 +355,7 @@ async fn track_environments_move_when_the_last_gate_passes() {
         .await
         .unwrap();
     // The report arrives before dev moves: staging's candidate waits only for the soak.
-    engine
-        .add_evidence(
-            "shop",
-            &release.alias,
-            Some("api"),
-            "junit",
-            JUNIT_PASSED.into(),
-            "ci",
-        )
-        .await
-        .unwrap();
+    tests_pass(engine, &release.alias).await;
     moved_into(&mut events, "dev").await;
     let entered = std::time::Instant::now();
     // Automation proposes staging right after dev moved; it waits for its soak.
@@ -493,17 +486,7 @@ async fn approvals_that_cannot_count_are_refused_and_not_recorded() {
     assert_eq!(added, ["approval.refused"; 5], "{added:?}");
     // Once a promotion is asked for, its requester may not approve either.
     moved_into(&mut events, "dev").await;
-    engine
-        .add_evidence(
-            "shop",
-            &release.alias,
-            Some("api"),
-            "junit",
-            JUNIT_PASSED.into(),
-            "ci",
-        )
-        .await
-        .unwrap();
+    tests_pass(engine, &release.alias).await;
     engine
         .promote("shop", &release.alias, "staging", Request::by("erin"))
         .await
@@ -579,9 +562,7 @@ environments:
       api: {{repository: {r}/shop/api, tags: [prod]}}
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     Gated {
         engine,
         registry,
@@ -733,9 +714,7 @@ environments:
       api: {{repository: {r}/shop/api, tags: [prod]}}
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     let world = Gated {
         engine,
         registry,

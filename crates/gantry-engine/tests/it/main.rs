@@ -35,6 +35,14 @@ pub(crate) async fn engine_on(
     Engine::start(store, registries, definitions).await.unwrap()
 }
 
+/// An engine on `SQLite` in `dir` for one project, its file `shop.yaml` in `dir` holding
+/// `yaml` (policies and keys it names are read relative to `dir`).
+pub(crate) async fn engine_for(dir: &std::path::Path, yaml: &str) -> Engine {
+    let file = dir.join("shop.yaml");
+    let definition = project_file::parse(&file.display().to_string(), yaml).unwrap();
+    engine_on(dir, vec![definition]).await
+}
+
 struct World {
     dev: Registry,
     prod: Registry,

@@ -70,9 +70,7 @@ environments:
       provenance: {{builder_ids: [\"{BUILDER}\"], source_repositories: [\"{SOURCE}\"]}}
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     let mut events = engine.subscribe();
     let (release, _) = engine
         .create_release(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use gantry_core::{Grant, Principal, Role, Scope, Verdict};
-use gantry_engine::{Engine, project_file};
+use gantry_engine::Engine;
 use gantry_store::store::Audit;
 use gantry_testkit::signing::{TestKey, statement};
 use gantry_testkit::{ImageBuilder, Pusher, Registry};
@@ -92,9 +92,7 @@ environments:
       provenance: {{builder_ids: [\"{BUILDER}\"]}}
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     grant(&engine, "service:ci-dev", "dev").await;
     grant(&engine, "service:ci-prod", "prod").await;
     let mut events = engine.subscribe();
@@ -269,9 +267,7 @@ environments:
       vulnerabilities: {{max: {{critical: 0}}}}
 "
     );
-    let file = dir.path().join("shop.yaml");
-    let definition = project_file::parse(&file.display().to_string(), &yaml).unwrap();
-    let engine = crate::engine_on(dir.path(), vec![definition]).await;
+    let engine = crate::engine_for(dir.path(), &yaml).await;
     let (release, _) = engine
         .create_release(
             "shop",
